@@ -1,0 +1,346 @@
+//! The publisher task: connect, publish with confirms, and reconnect after failures.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use futures::{StreamExt, future::BoxFuture, stream::FuturesUnordered};
+use lapin::{
+    Channel, Confirmation, Connection, ConnectionProperties,
+    options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions},
+    types::FieldTable,
+};
+use tokio::{sync::mpsc, time::timeout};
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use super::{PublishJob, PublishResult, message};
+use crate::{
+    config::AmqpSettings,
+    metrics::{FailureLabels, Metrics, TraceExemplar},
+};
+
+type ConfirmFuture = BoxFuture<
+    'static,
+    (
+        u64,
+        Result<Result<Confirmation, lapin::Error>, tokio::time::error::Elapsed>,
+    ),
+>;
+
+/// Why a session ended.
+enum End {
+    /// Every job handle is gone and everything in flight was answered.
+    Drained,
+    /// The connection or channel failed.
+    Failed(String),
+}
+
+/// Runs sessions until the job queue closes, reconnecting with backoff in between.
+pub(super) async fn supervise(
+    mut jobs: mpsc::Receiver<PublishJob>,
+    settings: AmqpSettings,
+    metrics: Metrics,
+    connected: Arc<AtomicBool>,
+) {
+    let mut backoff = settings.reconnect_min;
+    let mut ever_connected = false;
+    loop {
+        match timeout(settings.connect_timeout, Session::open(&settings)).await {
+            Ok(Ok(session)) => {
+                if ever_connected {
+                    metrics.amqp_reconnects.inc();
+                }
+                ever_connected = true;
+                backoff = settings.reconnect_min;
+                connected.store(true, Ordering::Relaxed);
+                metrics.amqp_connected.set(1);
+                tracing::info!("connected to RabbitMQ");
+                let end = session.serve(&mut jobs, &settings, &metrics).await;
+                connected.store(false, Ordering::Relaxed);
+                metrics.amqp_connected.set(0);
+                match end {
+                    End::Drained => return,
+                    End::Failed(reason) => {
+                        tracing::warn!(%reason, "RabbitMQ session ended; reconnecting")
+                    }
+                }
+            }
+            Ok(Err(error)) => tracing::warn!(error = %error, "cannot connect to RabbitMQ"),
+            Err(_) => {
+                tracing::warn!(timeout = ?settings.connect_timeout, "connecting to RabbitMQ timed out")
+            }
+        }
+        // Until the next attempt, answer jobs at once: their rows stay pending for the relay.
+        let pause = tokio::time::sleep(jitter(backoff));
+        tokio::pin!(pause);
+        loop {
+            tokio::select! {
+                _ = &mut pause => break,
+                job = jobs.recv() => match job {
+                    Some(job) => job.answer(PublishResult::Unavailable),
+                    None => return,
+                },
+            }
+        }
+        backoff = (backoff * 2).min(settings.reconnect_max);
+    }
+}
+
+/// Between 50% and 100% of `base`, so that replicas do not reconnect in lockstep.
+fn jitter(base: Duration) -> Duration {
+    base.mul_f64(0.5 + rand::random::<f64>() * 0.5)
+}
+
+struct Session {
+    connection: Connection,
+    /// Confirm-mode channel, used by this task alone (channels must not be shared for publishing).
+    publish: Channel,
+    /// Separate channel for declares: a failed passive declare closes its channel.
+    declare: Channel,
+    declared: HashSet<String>,
+    unconfirmed: HashMap<u64, (PublishJob, Instant)>,
+    next_key: u64,
+}
+
+impl Session {
+    async fn open(settings: &AmqpSettings) -> Result<Self, lapin::Error> {
+        let properties = ConnectionProperties::default().with_connection_name("vos-gateway".into());
+        let connection = Connection::connect(&settings.url, properties).await?;
+        let publish = connection.create_channel().await?;
+        publish
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        let declare = connection.create_channel().await?;
+        Ok(Self {
+            connection,
+            publish,
+            declare,
+            declared: HashSet::new(),
+            unconfirmed: HashMap::new(),
+            next_key: 0,
+        })
+    }
+
+    async fn serve(
+        mut self,
+        jobs: &mut mpsc::Receiver<PublishJob>,
+        settings: &AmqpSettings,
+        metrics: &Metrics,
+    ) -> End {
+        let mut confirms: FuturesUnordered<ConfirmFuture> = FuturesUnordered::new();
+        let mut events = self.connection.events_listener();
+        let mut closing = false;
+        let end = loop {
+            if closing && confirms.is_empty() {
+                break End::Drained;
+            }
+            tokio::select! {
+                // Confirms first: they free room in the window.
+                biased;
+                Some((key, result)) = confirms.next(), if !confirms.is_empty() => {
+                    if let Err(reason) = self.settle(key, result, metrics) {
+                        break End::Failed(reason);
+                    }
+                }
+                job = jobs.recv(), if !closing && self.unconfirmed.len() < settings.confirm_window => match job {
+                    Some(job) => match self.publish(job, settings).await {
+                        Ok(confirm) => confirms.push(confirm),
+                        Err(reason) => break End::Failed(reason),
+                    },
+                    None => closing = true,
+                },
+                Some(event) = events.next() => {
+                    // Channel-level (soft) errors are handled where they happen; anything
+                    // else means the connection is gone.
+                    if let lapin::Event::Error(error) = event
+                        && !error.is_amqp_soft_error()
+                    {
+                        break End::Failed(error.to_string());
+                    }
+                }
+            }
+        };
+        // Whatever is still unconfirmed has an unknown fate: report it, the relay retries it.
+        for (_, (job, _)) in self.unconfirmed.drain() {
+            job.answer(PublishResult::Unavailable);
+        }
+        let _ = timeout(
+            Duration::from_secs(1),
+            self.connection.close(200, "vos-gateway closing".into()),
+        )
+        .await;
+        end
+    }
+
+    /// Sends one message; returns the future of its confirm.
+    async fn publish(
+        &mut self,
+        job: PublishJob,
+        settings: &AmqpSettings,
+    ) -> Result<ConfirmFuture, String> {
+        let queue = job.notification.agent_id.queue_name();
+        let deadline = settings.confirm_timeout;
+        if let Err(error) = self.ensure_queue(&queue, deadline).await {
+            job.answer(PublishResult::Unavailable);
+            return Err(format!("declaring {queue}: {error}"));
+        }
+        let outbound = message::encode(&job.notification);
+        job.span
+            .record("messaging.message.body.size", outbound.body.len());
+        // mandatory: an unroutable message comes back as basic.return instead of vanishing.
+        let options = BasicPublishOptions {
+            mandatory: true,
+            ..Default::default()
+        };
+        let sent = timeout(
+            deadline,
+            self.publish
+                .basic_publish(
+                    "".into(),
+                    queue.as_str().into(),
+                    options,
+                    &outbound.body,
+                    outbound.properties,
+                )
+                .instrument(job.span.clone()),
+        )
+        .await;
+        let confirm = match sent {
+            Ok(Ok(confirm)) => confirm,
+            Ok(Err(error)) => {
+                job.answer(PublishResult::Unavailable);
+                return Err(format!("publishing: {error}"));
+            }
+            Err(_) => {
+                job.answer(PublishResult::Unavailable);
+                return Err("publishing timed out".to_owned());
+            }
+        };
+        let key = self.next_key;
+        self.next_key += 1;
+        self.unconfirmed.insert(key, (job, Instant::now()));
+        Ok(Box::pin(
+            async move { (key, timeout(deadline, confirm).await) },
+        ))
+    }
+
+    /// Reports one confirm. An `Err` means the channel is no longer trustworthy.
+    fn settle(
+        &mut self,
+        key: u64,
+        result: Result<Result<Confirmation, lapin::Error>, tokio::time::error::Elapsed>,
+        metrics: &Metrics,
+    ) -> Result<(), String> {
+        let Some((job, started)) = self.unconfirmed.remove(&key) else {
+            return Ok(());
+        };
+        let (outcome, failure) = match result {
+            Ok(Ok(Confirmation::Ack(None))) => (PublishResult::Confirmed, None),
+            Ok(Ok(Confirmation::Ack(Some(_)))) => {
+                // The queue is gone (deleted by someone): declare it again next time.
+                self.declared
+                    .remove(&job.notification.agent_id.queue_name());
+                (PublishResult::Returned, None)
+            }
+            Ok(Ok(Confirmation::Nack(_))) => (PublishResult::Nacked, None),
+            Ok(Ok(Confirmation::NotRequested)) => (
+                PublishResult::Unavailable,
+                Some("channel is not in confirm mode".to_owned()),
+            ),
+            Ok(Err(error)) => (PublishResult::Unavailable, Some(error.to_string())),
+            Err(_) => (
+                PublishResult::TimedOut,
+                Some("no confirm within the deadline".to_owned()),
+            ),
+        };
+        record(&job, outcome, started.elapsed(), metrics);
+        job.answer(outcome);
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// Declares the agent's queue on first use: durable, with no arguments, which is what
+    /// agents built from the seed declare too. If the agent declared it with other arguments
+    /// (a quorum queue, a length limit), the broker answers PRECONDITION_FAILED and closes
+    /// the channel; then a passive declare confirms the queue exists and we use it as it is.
+    async fn ensure_queue(&mut self, queue: &str, deadline: Duration) -> Result<(), lapin::Error> {
+        if self.declared.contains(queue) {
+            return Ok(());
+        }
+        let durable = QueueDeclareOptions::durable();
+        let declared = timeout(
+            deadline,
+            self.declare
+                .queue_declare(queue.into(), durable, FieldTable::default()),
+        )
+        .await
+        .map_err(timed_out)?;
+        if let Err(error) = declared {
+            if !error.is_amqp_soft_error() {
+                return Err(error);
+            }
+            self.declare = timeout(deadline, self.connection.create_channel())
+                .await
+                .map_err(timed_out)??;
+            let passive = QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            };
+            timeout(
+                deadline,
+                self.declare
+                    .queue_declare(queue.into(), passive, FieldTable::default()),
+            )
+            .await
+            .map_err(timed_out)??;
+        }
+        self.declared.insert(queue.to_owned());
+        Ok(())
+    }
+}
+
+fn timed_out(_: tokio::time::error::Elapsed) -> lapin::Error {
+    lapin::Error::from(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "broker did not answer in time",
+    ))
+}
+
+/// Metrics and span status for one settled publish.
+fn record(job: &PublishJob, outcome: PublishResult, elapsed: Duration, metrics: &Metrics) {
+    let exemplar = TraceExemplar {
+        trace_id: job.notification.trace.trace_id.clone(),
+    };
+    let labels = metrics.delivery_labels(
+        job.notification.agent_id.as_str(),
+        &job.notification.notification_type,
+    );
+    match outcome {
+        PublishResult::Confirmed => {
+            metrics
+                .confirm_duration
+                .observe(elapsed.as_secs_f64(), Some(exemplar), None);
+            metrics.published.get_or_create(&labels).inc();
+            job.span.set_status(opentelemetry::trace::Status::Ok);
+        }
+        failed => {
+            if failed == PublishResult::Returned {
+                metrics.returned.get_or_create(&labels).inc();
+            }
+            metrics
+                .publish_failures
+                .get_or_create(&FailureLabels {
+                    reason: failed.reason(),
+                })
+                .inc();
+            job.span.record("error.type", failed.reason());
+            job.span
+                .set_status(opentelemetry::trace::Status::error(failed.reason()));
+        }
+    }
+}

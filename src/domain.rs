@@ -1,0 +1,190 @@
+//! Notifications as the gateway understands them: validated on the way in, so that every
+//! later stage handles only well-formed values. Pure; no I/O.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Longest `notification_type` or `source`, in characters.
+pub const MAX_LABEL_CHARS: usize = 128;
+
+/// An agent id: 1–64 of `a-z`, `0-9`, `-`, `_`, starting with a letter or digit.
+///
+/// The queue name `{agent_id}_queue` is derived from it, so the allow-list keeps out
+/// everything RabbitMQ treats specially (`amq.` prefixes, dots, wildcards, NUL, long names).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct AgentId(String);
+
+impl AgentId {
+    pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        let valid_chars = value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        let starts_well = value
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric());
+        if value.is_empty() || value.len() > 64 || !valid_chars || !starts_well {
+            return Err(ValidationError::new(
+                "agent_id",
+                "must be 1-64 characters of a-z, 0-9, '-' or '_', starting with a letter or digit",
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The agent's queue on the default exchange.
+    pub fn queue_name(&self) -> String {
+        format!("{}_queue", self.0)
+    }
+}
+
+/// A short, printable label (`notification_type`, `source`).
+fn parse_label(field: &'static str, value: &str) -> Result<String, ValidationError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(ValidationError::new(field, "must not be empty"));
+    }
+    if trimmed.chars().count() > MAX_LABEL_CHARS {
+        return Err(ValidationError::new(
+            field,
+            "must be at most 128 characters",
+        ));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(ValidationError::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// The JSON body of `POST /api/v1/agents/{agent_id}/notify`, as received.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyRequest {
+    pub notification_type: String,
+    pub source: String,
+    #[serde(default)]
+    pub payload: Option<serde_json::Value>,
+}
+
+/// A notification request that passed validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewNotification {
+    pub agent_id: AgentId,
+    pub notification_type: String,
+    pub source: String,
+    pub payload: serde_json::Value,
+}
+
+impl NewNotification {
+    pub fn parse(agent_id: &str, request: NotifyRequest) -> Result<Self, ValidationError> {
+        let payload = match request.payload {
+            None | Some(serde_json::Value::Null) => serde_json::Value::Object(Default::default()),
+            Some(object @ serde_json::Value::Object(_)) => object,
+            Some(_) => return Err(ValidationError::new("payload", "must be a JSON object")),
+        };
+        Ok(Self {
+            agent_id: AgentId::parse(agent_id)?,
+            notification_type: parse_label("notification_type", &request.notification_type)?,
+            source: parse_label("source", &request.source)?,
+            payload,
+        })
+    }
+}
+
+/// Where a notification is on its way to the agent's queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryState {
+    /// Committed, not yet confirmed by the broker.
+    Pending,
+    /// Confirmed by the broker as a persistent message in the queue.
+    Published,
+    /// Rejected by the broker too many times; kept for an operator.
+    Failed,
+}
+
+/// W3C trace context stamped on a notification when it is accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceStamp {
+    /// 32 lowercase hex digits.
+    pub trace_id: String,
+    /// 16 lowercase hex digits: the producer span, parent of the consumer's work.
+    pub span_id: String,
+    pub sampled: bool,
+    pub tracestate: Option<String>,
+}
+
+impl TraceStamp {
+    /// The `traceparent` header value (version 00).
+    pub fn traceparent(&self) -> String {
+        let flags = if self.sampled { "01" } else { "00" };
+        format!("00-{}-{}-{flags}", self.trace_id, self.span_id)
+    }
+}
+
+/// A notification accepted by the gateway, as stored and as published.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    pub notification_id: Uuid,
+    pub agent_id: AgentId,
+    pub notification_type: String,
+    pub source: String,
+    pub payload: serde_json::Value,
+    pub correlation_id: String,
+    pub trace: TraceStamp,
+    pub accepted_at: DateTime<Utc>,
+}
+
+/// A field of the input that broke a rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} {problem}")]
+pub struct ValidationError {
+    pub field: &'static str,
+    pub problem: &'static str,
+}
+
+impl ValidationError {
+    pub fn new(field: &'static str, problem: &'static str) -> Self {
+        Self { field, problem }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_ids_follow_the_allow_list() {
+        for good in ["a", "weather_agent", "agent-7", "0", &"x".repeat(64)] {
+            assert!(AgentId::parse(good).is_ok(), "{good} should be accepted");
+        }
+        let long = "x".repeat(65);
+        for bad in [
+            "", "Agent", "amq.gen", "a.b", "a#", "*", "-a", "_a", "a b", "é", "a\0", &long,
+        ] {
+            assert!(AgentId::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn payload_must_be_an_object_and_defaults_to_empty() {
+        let request = |payload| NotifyRequest {
+            notification_type: "t".into(),
+            source: "s".into(),
+            payload,
+        };
+        let parsed = NewNotification::parse("a", request(None)).unwrap();
+        assert_eq!(parsed.payload, serde_json::json!({}));
+        assert!(NewNotification::parse("a", request(Some(serde_json::json!([1])))).is_err());
+        assert!(NewNotification::parse("a", request(Some(serde_json::json!("x")))).is_err());
+    }
+}

@@ -1,0 +1,173 @@
+//! The API's error type and its RFC 9457 `application/problem+json` rendering.
+//!
+//! `IntoResponse` only records the problem in the response extensions; the `problem`
+//! middleware renders the body (with the correlation id) and logs it inside the request
+//! span. That keeps conversion free of side effects and puts every error log line in context.
+
+use std::time::Duration;
+
+use axum::{
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+
+use crate::domain::ValidationError;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Everything a request can fail with, as the client sees it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Validation(#[from] ValidationError),
+    #[error("{0}")]
+    InvalidBody(String),
+    #[error("the request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("expected a request body with `Content-Type: application/json`")]
+    UnsupportedMediaType,
+    #[error("the request body is larger than the limit of {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("`{0}` is not a valid notification id (expected a UUID)")]
+    InvalidNotificationId(String),
+    #[error("no notification with id {0}")]
+    NotificationNotFound(uuid::Uuid),
+    #[error("the gateway is at capacity; retry shortly")]
+    Overloaded,
+    #[error("the database is unavailable; the notification was not accepted")]
+    DatabaseUnavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("an internal error occurred")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Validation(_) | Self::InvalidBody(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::MalformedJson(_) | Self::InvalidNotificationId(_) => StatusCode::BAD_REQUEST,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NotificationNotFound(_) => StatusCode::NOT_FOUND,
+            Self::Overloaded | Self::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable problem type slug, part of the API contract.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Validation(_) | Self::InvalidBody(_) => "validation-failed",
+            Self::MalformedJson(_) => "malformed-json",
+            Self::UnsupportedMediaType => "unsupported-media-type",
+            Self::PayloadTooLarge(_) => "payload-too-large",
+            Self::InvalidNotificationId(_) => "invalid-notification-id",
+            Self::NotificationNotFound(_) => "notification-not-found",
+            Self::Overloaded => "overloaded",
+            Self::DatabaseUnavailable(_) => "database-unavailable",
+            Self::Internal(_) => "internal-error",
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Overloaded => Some(Duration::from_secs(1)),
+            Self::DatabaseUnavailable(_) => Some(Duration::from_secs(5)),
+            _ => None,
+        }
+    }
+
+    /// The problem document for this error; 5xx details never carry internals.
+    pub fn problem(&self) -> Problem {
+        let status = self.status();
+        let mut problem = Problem::new(status, self.kind(), self.to_string());
+        if let Self::Validation(error) = self {
+            problem.errors = vec![FieldError {
+                field: error.field,
+                problem: error.problem,
+            }];
+        }
+        problem.retry_after = self.retry_after();
+        problem
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = self.status().into_response();
+        if let Some(after) = self.retry_after() {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(after.as_secs()));
+        }
+        let problem = self.problem();
+        response
+            .extensions_mut()
+            .insert(LoggedError(std::sync::Arc::new(self)));
+        response.extensions_mut().insert(problem);
+        response
+    }
+}
+
+/// The error behind a response, kept for the logging middleware.
+#[derive(Debug, Clone)]
+pub struct LoggedError(pub std::sync::Arc<ApiError>);
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    #[serde(skip)]
+    pub retry_after: Option<Duration>,
+}
+
+/// One invalid field of the request.
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub problem: &'static str,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, slug: &str, detail: impl Into<String>) -> Self {
+        Self {
+            kind: format!("urn:vos:problem:{slug}"),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            instance: None,
+            correlation_id: None,
+            errors: Vec::new(),
+            retry_after: None,
+        }
+    }
+
+    /// A problem for an error response produced outside our handlers (router, layers).
+    pub fn for_status(status: StatusCode) -> Self {
+        let (slug, detail) = match status {
+            StatusCode::NOT_FOUND => ("not-found", "no route matches this path"),
+            StatusCode::METHOD_NOT_ALLOWED => (
+                "method-not-allowed",
+                "this route does not accept the method",
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE => ("payload-too-large", "the request body is too large"),
+            StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long"),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                ("unavailable", "the gateway cannot serve this request now")
+            }
+            s if s.is_server_error() => ("internal-error", "an internal error occurred"),
+            _ => ("bad-request", "the request was not understood"),
+        };
+        Self::new(status, slug, detail)
+    }
+}

@@ -1,0 +1,21 @@
+//! vos-gateway: the API gateway and telemetry backbone of VOS.
+//!
+//! A request flows `routes` → `store::Writer` (batched commit) → `broker::Publisher`
+//! (confirmed publish) → `outbox` (recording outcomes; the relay republishes what is
+//! left pending). `startup` wires it all together; `main` only parses the command line.
+
+pub mod broker;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod listener;
+pub mod metrics;
+pub mod middleware;
+pub mod outbox;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+pub mod trace_context;

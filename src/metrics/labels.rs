@@ -1,0 +1,112 @@
+//! Label sets, and the cap that keeps client-chosen values from exploding cardinality.
+
+use std::{collections::HashSet, sync::Arc};
+
+use prometheus_client::encoding::EncodeLabelSet;
+
+/// Label value for everything beyond the cap.
+pub const OVERFLOW: &str = "_other";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub http_request_method: String,
+    pub http_route: String,
+    pub http_response_status_code: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpRouteLabels {
+    pub http_request_method: String,
+    pub http_route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeliveryLabels {
+    pub agent_id: Arc<str>,
+    pub notification_type: Arc<str>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FailureLabels {
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueLabels {
+    pub queue: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AgentLabel {
+    pub agent_id: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DependencyLabels {
+    pub dependency: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StageLabels {
+    pub stage: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PoolStateLabels {
+    pub state: &'static str,
+}
+
+/// Exemplar labels: the trace that produced an observation.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TraceExemplar {
+    pub trace_id: String,
+}
+
+/// Admits the first `max` distinct values; later ones become [`OVERFLOW`].
+#[derive(Clone, Debug)]
+pub struct LabelCap {
+    max: usize,
+    seen: Arc<std::sync::RwLock<HashSet<Arc<str>>>>,
+    overflow: Arc<str>,
+}
+
+impl LabelCap {
+    pub fn new(max: usize) -> Self {
+        Self {
+            max,
+            seen: Arc::default(),
+            overflow: Arc::from(OVERFLOW),
+        }
+    }
+
+    pub fn label(&self, value: &str) -> Arc<str> {
+        // Read lock first: after warm-up nearly every value is already known.
+        if let Some(known) = self.seen.read().expect("label cap lock").get(value) {
+            return known.clone();
+        }
+        let mut seen = self.seen.write().expect("label cap lock");
+        if let Some(known) = seen.get(value) {
+            return known.clone();
+        }
+        if seen.len() >= self.max {
+            return self.overflow.clone();
+        }
+        let value: Arc<str> = Arc::from(value);
+        seen.insert(value.clone());
+        value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_cap_admits_the_first_values_then_overflows() {
+        let cap = LabelCap::new(2);
+        assert_eq!(&*cap.label("a"), "a");
+        assert_eq!(&*cap.label("b"), "b");
+        assert_eq!(&*cap.label("c"), OVERFLOW);
+        assert_eq!(&*cap.label("a"), "a");
+    }
+}

@@ -1,0 +1,10 @@
+//! Cross-cutting request handling: correlation ids, the server span, HTTP metrics, the
+//! completion log line and problem rendering. They run as one middleware (`observe`) so
+//! that each request pays for one layer and every step sees the same span.
+
+mod correlation;
+mod observe;
+mod problem;
+
+pub use correlation::{CorrelationId, correlation_id};
+pub use observe::observe;

@@ -1,0 +1,149 @@
+//! The one middleware around every route: correlation id, server span (continuing a valid
+//! incoming `traceparent`), problem rendering, response headers, metrics and the log line.
+
+use std::time::Instant;
+
+use axum::body::HttpBody as _;
+use axum::{
+    extract::{MatchedPath, Request, State},
+    http::{HeaderValue, header},
+    middleware::Next,
+    response::Response,
+};
+use tracing::Instrument;
+
+use super::{
+    CorrelationId,
+    correlation::{X_CORRELATION_ID, correlation_id},
+    problem,
+};
+use crate::{
+    error::LoggedError,
+    metrics::{HttpLabels, HttpRouteLabels, Metrics, TraceExemplar},
+    telemetry,
+    trace_context::{TraceParent, sanitize_tracestate},
+};
+
+/// Route label for requests that matched no route: raw paths would explode cardinality.
+const UNMATCHED: &str = "unmatched";
+
+pub async fn observe(State(metrics): State<Metrics>, mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let name = match &route {
+        Some(route) => format!("{method} {route}"),
+        None => method.clone(),
+    };
+    let route = route.unwrap_or_else(|| UNMATCHED.to_owned());
+    let path = request.uri().path().to_owned();
+    let cid = correlation_id(request.headers());
+    let span = telemetry::request_span(
+        &method,
+        &route,
+        &name,
+        &cid,
+        remote_parent(request.headers()),
+    );
+    request.extensions_mut().insert(CorrelationId(cid.clone()));
+    let request_size = content_length(request.headers());
+
+    let active = metrics
+        .active_requests
+        .get_or_create_owned(&HttpRouteLabels {
+            http_request_method: method.clone(),
+            http_route: route.clone(),
+        });
+    active.inc();
+    let response = next.run(request).instrument(span.clone()).await;
+    active.dec();
+
+    let status = response.status();
+    let error = response.extensions().get::<LoggedError>().cloned();
+    let mut response = problem::render(response, &cid, &path);
+    let ids = telemetry::ids_of(&span);
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&cid) {
+        headers.insert(X_CORRELATION_ID, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&ids.traceparent()) {
+        headers.insert("traceparent", value);
+    }
+
+    let elapsed = started.elapsed();
+    let response_size = response.body().size_hint().exact().unwrap_or(0);
+    let labels = HttpLabels {
+        http_request_method: method,
+        http_route: route,
+        http_response_status_code: status.as_u16(),
+    };
+    metrics.request_duration.get_or_create(&labels).observe(
+        elapsed.as_secs_f64(),
+        Some(TraceExemplar {
+            trace_id: ids.trace_id,
+        }),
+        None,
+    );
+    metrics
+        .request_body_size
+        .get_or_create(&labels)
+        .observe(request_size as f64);
+    metrics
+        .response_body_size
+        .get_or_create(&labels)
+        .observe(response_size as f64);
+
+    span.record("http.response.status_code", status.as_u16());
+    if status.is_server_error() {
+        span.record("otel.status_code", "error");
+        span.record("error.type", status.as_str());
+    }
+    span.in_scope(|| {
+        if let Some(LoggedError(error)) = &error {
+            let error = error.as_ref() as &dyn std::error::Error;
+            if status.is_server_error() {
+                tracing::error!(error, "request failed");
+            } else {
+                tracing::info!(error, "request rejected");
+            }
+        }
+        tracing::info!(
+            http.request.method = %labels.http_request_method,
+            http.route = %labels.http_route,
+            http.response.status_code = status.as_u16(),
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            request_size,
+            response_size,
+            "request completed"
+        );
+    });
+    response
+}
+
+/// A valid `traceparent` (with its sanitised `tracestate`) continues the caller's trace;
+/// anything else is ignored and a new trace starts, as the W3C spec requires.
+fn remote_parent(headers: &axum::http::HeaderMap) -> Option<opentelemetry::trace::SpanContext> {
+    let mut values = headers.get_all("traceparent").iter();
+    let first = values.next()?;
+    if values.next().is_some() {
+        return None; // Several traceparent headers: ambiguous, so invalid.
+    }
+    let parent = TraceParent::parse(first.to_str().ok()?)?;
+    let tracestate = sanitize_tracestate(
+        headers
+            .get_all("tracestate")
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    );
+    Some(parent.to_span_context(tracestate.as_deref()))
+}
+
+fn content_length(headers: &axum::http::HeaderMap) -> u64 {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .unwrap_or(0)
+}

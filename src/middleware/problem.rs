@@ -1,0 +1,40 @@
+//! Renders every error response as `application/problem+json`, including those produced
+//! outside our handlers (unknown routes, wrong methods, body limits, timeouts).
+
+use axum::{
+    body::Body,
+    http::{HeaderValue, header},
+    response::Response,
+};
+
+use crate::error::{PROBLEM_JSON, Problem};
+
+/// Gives an error response a problem body carrying the correlation id; other responses pass.
+pub fn render(response: Response, correlation_id: &str, instance: &str) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let mut problem = match parts.extensions.remove::<Problem>() {
+        Some(problem) => problem,
+        None if is_problem(&parts.headers) => return Response::from_parts(parts, body),
+        None => Problem::for_status(status),
+    };
+    problem.instance = Some(instance.to_owned());
+    problem.correlation_id = Some(correlation_id.to_owned());
+    let bytes = serde_json::to_vec(&problem).expect("a problem always serialises");
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+fn is_problem(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()))
+}

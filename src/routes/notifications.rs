@@ -1,0 +1,69 @@
+//! `GET /api/v1/notifications/{notification_id}`: the stored record and its delivery state.
+
+use axum::{
+    Json,
+    extract::{Path, State},
+};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::{domain::DeliveryState, error::ApiError, state::AppState, store::notifications};
+
+#[derive(Debug, Serialize)]
+pub struct NotificationView {
+    pub notification_id: Uuid,
+    pub agent_id: String,
+    pub notification_type: String,
+    pub source: String,
+    pub payload: serde_json::Value,
+    pub correlation_id: String,
+    pub trace_id: String,
+    pub span_id: String,
+    pub status: DeliveryState,
+    pub attempts: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    pub accepted_at: DateTime<Utc>,
+    pub published_at: Option<DateTime<Utc>>,
+    pub failed_at: Option<DateTime<Utc>>,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<NotificationView>, ApiError> {
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::InvalidNotificationId(truncate(&id)))?;
+    let stored = notifications::find(&state.pool, id)
+        .await
+        .map_err(|error| {
+            if error.is_unavailable() {
+                ApiError::DatabaseUnavailable(Box::new(error))
+            } else {
+                ApiError::Internal(Box::new(error))
+            }
+        })?;
+    let stored = stored.ok_or(ApiError::NotificationNotFound(id))?;
+    let n = stored.notification;
+    Ok(Json(NotificationView {
+        notification_id: n.notification_id,
+        agent_id: n.agent_id.as_str().to_owned(),
+        notification_type: n.notification_type,
+        source: n.source,
+        payload: n.payload,
+        correlation_id: n.correlation_id,
+        trace_id: n.trace.trace_id,
+        span_id: n.trace.span_id,
+        status: stored.status,
+        attempts: stored.attempts,
+        last_error: stored.last_error,
+        accepted_at: n.accepted_at,
+        published_at: stored.published_at,
+        failed_at: stored.failed_at,
+    }))
+}
+
+/// Echoing a client's input in an error is helpful; echoing a megabyte of it is not.
+fn truncate(value: &str) -> String {
+    value.chars().take(64).collect()
+}

@@ -1,0 +1,161 @@
+//! The batch writer: requests hand their notification to one queue, and a task commits
+//! whatever has gathered in one `INSERT … SELECT FROM UNNEST`. Under load this is
+//! application-side group commit (one WAL flush for many rows, `synchronous_commit` on);
+//! when idle a batch is a single row and nothing waits for a timer.
+
+use std::{sync::Arc, time::Duration};
+
+use sqlx::PgPool;
+use tokio::{
+    sync::{Semaphore, mpsc, oneshot},
+    task::JoinSet,
+};
+use tracing::Span;
+
+use super::{StoreError, notifications};
+use crate::{config::WriterSettings, domain::Notification};
+
+/// Called for each committed notification, before its request is answered.
+pub type OnCommitted = Arc<dyn Fn(Notification, Span) + Send + Sync>;
+
+struct Job {
+    notification: Notification,
+    span: Span,
+    done: oneshot::Sender<Result<(), CommitError>>,
+}
+
+/// Why a notification was not committed.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+pub enum CommitError {
+    /// The writer queue is full: shed load rather than queue without bound.
+    #[error("the writer queue is full")]
+    Overloaded,
+    /// The writer has stopped (shutdown).
+    #[error("the writer has stopped")]
+    Stopped,
+    /// Postgres is unreachable or did not answer in time; nothing was committed for certain.
+    #[error("the database is unavailable")]
+    Unavailable,
+    /// The insert failed for another reason (a bug or a schema problem).
+    #[error("the insert failed")]
+    Failed,
+}
+
+/// A handle for committing notifications.
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer. `grace` is how long new rows are left to the fast path before the
+    /// relay may publish them. The task ends when every handle is dropped and the queue drained.
+    pub fn spawn(
+        pool: PgPool,
+        settings: &WriterSettings,
+        deadline: Duration,
+        grace: Duration,
+        on_committed: OnCommitted,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
+        let (jobs, rx) = mpsc::channel(settings.queue_capacity);
+        let batches = Batches {
+            pool,
+            max_batch: settings.max_batch,
+            permits: Arc::new(Semaphore::new(settings.max_inflight_batches)),
+            deadline,
+            grace: chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::seconds(5)),
+            on_committed,
+        };
+        (Self { jobs }, tokio::spawn(batches.run(rx)))
+    }
+
+    /// Commits `notification`; returns once it is durable in Postgres.
+    pub async fn commit(&self, notification: Notification, span: Span) -> Result<(), CommitError> {
+        let (done, committed) = oneshot::channel();
+        self.jobs
+            .try_send(Job {
+                notification,
+                span,
+                done,
+            })
+            .map_err(|error| match error {
+                mpsc::error::TrySendError::Full(_) => CommitError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => CommitError::Stopped,
+            })?;
+        // The batch task always answers (it holds the insert to a deadline); a dropped
+        // sender means the task died, and then nothing was committed for certain.
+        committed.await.map_err(|_| CommitError::Stopped)?
+    }
+}
+
+struct Batches {
+    pool: PgPool,
+    max_batch: usize,
+    permits: Arc<Semaphore>,
+    deadline: Duration,
+    grace: chrono::Duration,
+    on_committed: OnCommitted,
+}
+
+impl Batches {
+    async fn run(self, mut rx: mpsc::Receiver<Job>) {
+        let this = Arc::new(self);
+        let mut inflight = JoinSet::new();
+        let mut batch = Vec::with_capacity(this.max_batch);
+        // recv_many takes what has gathered (at least one): natural batching, no timer.
+        while rx.recv_many(&mut batch, this.max_batch).await > 0 {
+            let permit = this
+                .permits
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("semaphore is never closed");
+            let jobs = std::mem::replace(&mut batch, Vec::with_capacity(this.max_batch));
+            let this = this.clone();
+            inflight.spawn(async move {
+                this.commit(jobs).await;
+                drop(permit);
+            });
+            while inflight.try_join_next().is_some() {}
+        }
+        while inflight.join_next().await.is_some() {}
+    }
+
+    async fn commit(&self, jobs: Vec<Job>) {
+        let rows: Vec<&Notification> = jobs.iter().map(|job| &job.notification).collect();
+        let result = match tokio::time::timeout(
+            self.deadline,
+            notifications::insert_batch(&self.pool, &rows, self.grace),
+        )
+        .await
+        {
+            Ok(result) => result,
+            // The insert may still commit server-side; then the relay publishes the row later
+            // although the client was told 503. Accepted-then-lost cannot happen; this can.
+            Err(_) => Err(StoreError::Timeout(self.deadline)),
+        };
+        match result {
+            Ok(()) => {
+                for job in jobs {
+                    (self.on_committed)(job.notification, job.span);
+                    let _ = job.done.send(Ok(()));
+                }
+            }
+            Err(error) => {
+                tracing::warn!(
+                    error = &error as &dyn std::error::Error,
+                    rows = jobs.len(),
+                    "insert batch failed"
+                );
+                let error = if error.is_unavailable() {
+                    CommitError::Unavailable
+                } else {
+                    CommitError::Failed
+                };
+                for job in jobs {
+                    let _ = job.done.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,466 @@
+//! Strict parsing of W3C Trace Context headers (<https://www.w3.org/TR/trace-context/>) and of
+//! inbound correlation ids. Every input comes from untrusted clients, so nothing here may panic:
+//! all indexing is on bytes after explicit length checks, and invalid input yields `None`/`false`.
+
+use std::collections::HashSet;
+use std::str::FromStr;
+
+use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+
+/// Length of a version-00 `traceparent`: 2 + 1 + 32 + 1 + 16 + 1 + 2.
+const TRACEPARENT_LEN: usize = 55;
+/// The spec's OWS is space and horizontal tab only (RFC 7230 §3.2.3), not all Unicode whitespace.
+const OWS: [char; 2] = [' ', '\t'];
+/// Refuse to even split absurd `tracestate` input; far above anything the spec asks us to keep.
+const MAX_TRACESTATE_INPUT: usize = 8192;
+/// § tracestate Limits: at most 32 list-members, and at least 512 combined chars to propagate.
+const MAX_MEMBERS: usize = 32;
+const MAX_TRACESTATE_LEN: usize = 512;
+/// § tracestate Limits: members longer than this are the first to go when truncating.
+const LARGE_MEMBER: usize = 128;
+
+/// A parsed, valid `traceparent` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceParent {
+    /// 16-byte trace id; never all zero.
+    pub trace_id: [u8; 16],
+    /// 8-byte id of the caller's span; never all zero.
+    pub parent_id: [u8; 8],
+    /// Raw trace-flags byte as received (bit 0 is `sampled`).
+    pub flags: u8,
+}
+
+impl TraceParent {
+    /// Strict parse of a `traceparent` value. Leading/trailing OWS is trimmed; version `ff`,
+    /// uppercase hex, all-zero ids, wrong separators or a wrong length yield `None`. Versions
+    /// above `00` are parsed by their first 55 chars (forward compatibility).
+    pub fn parse(value: &str) -> Option<Self> {
+        // Work on bytes: slicing a &str at a non-char boundary would panic on Unicode input,
+        // and any non-ASCII byte fails the hex/separator checks anyway.
+        let b = value.trim_matches(OWS).as_bytes();
+        if b.len() < TRACEPARENT_LEN {
+            return None;
+        }
+        // § version: 2 lowercase hex digits; `ff` is forbidden.
+        let [version] = decode_hex::<1>(&b[0..2])?;
+        match version {
+            0xff => return None,
+            // § traceparent Header Field Values: version 00 has exactly four fields.
+            0x00 if b.len() != TRACEPARENT_LEN => return None,
+            // § Versioning of traceparent: a future version may append fields, but only after
+            // a '-' so that the first 55 chars still parse as version 00.
+            _ if b.len() > TRACEPARENT_LEN && b[TRACEPARENT_LEN] != b'-' => return None,
+            _ => {}
+        }
+        if b[2] != b'-' || b[35] != b'-' || b[52] != b'-' {
+            return None;
+        }
+        let trace_id = decode_hex::<16>(&b[3..35])?;
+        let parent_id = decode_hex::<8>(&b[36..52])?;
+        let [flags] = decode_hex::<1>(&b[53..55])?;
+        // § trace-id / § parent-id: all-zero values are invalid and must be ignored.
+        if trace_id == [0; 16] || parent_id == [0; 8] {
+            return None;
+        }
+        Some(Self {
+            trace_id,
+            parent_id,
+            flags,
+        })
+    }
+
+    /// Whether the caller recorded its span (§ Sampled flag, bit 0 of trace-flags).
+    pub fn sampled(&self) -> bool {
+        self.flags & 0x01 != 0
+    }
+
+    /// Re-emits the header as version 00, the only version this gateway produces.
+    pub fn to_header(&self) -> String {
+        format_traceparent(self.trace_id, self.parent_id, self.flags)
+    }
+
+    /// The trace id as 32 lowercase hex chars.
+    pub fn trace_id_hex(&self) -> String {
+        encode_hex(&self.trace_id)
+    }
+
+    /// The parent id as 16 lowercase hex chars.
+    pub fn parent_id_hex(&self) -> String {
+        encode_hex(&self.parent_id)
+    }
+
+    /// A remote `SpanContext` for use as parent (`is_remote = true`), carrying `tracestate`.
+    /// The tracestate is re-sanitised (idempotent) so a raw header passed by mistake cannot
+    /// smuggle invalid members into OpenTelemetry's more lenient `TraceState::from_str`.
+    pub fn to_span_context(&self, tracestate: Option<&str>) -> SpanContext {
+        let state = tracestate
+            .and_then(|s| sanitize_tracestate([s]))
+            .and_then(|s| TraceState::from_str(&s).ok())
+            .unwrap_or_default();
+        SpanContext::new(
+            TraceId::from_bytes(self.trace_id),
+            SpanId::from_bytes(self.parent_id),
+            TraceFlags::new(self.flags),
+            true,
+            state,
+        )
+    }
+}
+
+/// Formats a version-00 `traceparent` header value from raw ids and flags.
+pub fn format_traceparent(trace_id: [u8; 16], span_id: [u8; 8], flags: u8) -> String {
+    format!(
+        "00-{}-{}-{:02x}",
+        encode_hex(&trace_id),
+        encode_hex(&span_id),
+        flags
+    )
+}
+
+/// Parses and sanitises one or more `tracestate` header values (joined with ',' as the spec's
+/// combined header). Returns the normalised `k=v,k2=v2` list, or `None` when the input is
+/// invalid (any bad member or duplicate key), larger than 8192 bytes, or empty.
+pub fn sanitize_tracestate<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let mut total = 0usize;
+    let mut members: Vec<&'a str> = Vec::new();
+    let mut keys: HashSet<&'a str> = HashSet::new();
+    for (i, value) in values.into_iter().enumerate() {
+        // Count the joining ',' too, so a flood of empty header values is also bounded.
+        total = total
+            .saturating_add(value.len())
+            .saturating_add(usize::from(i > 0));
+        if total > MAX_TRACESTATE_INPUT {
+            return None;
+        }
+        // § list: empty members and OWS around members are allowed and carry nothing.
+        for member in value.split(',').map(|m| m.trim_matches(OWS)) {
+            if member.is_empty() {
+                continue;
+            }
+            // Gateway policy (the spec lets a receiver drop a tracestate it cannot parse): one
+            // malformed member or a duplicate key (ambiguous: which vendor value wins?) discards
+            // the whole header rather than forwarding a partially trusted list.
+            let (key, val) = member.split_once('=')?;
+            if !valid_key(key) || !valid_value(val) || !keys.insert(key) {
+                return None;
+            }
+            members.push(member);
+        }
+    }
+    // § tracestate Limits: keep at most 32 members (right-most are the least recently added).
+    members.truncate(MAX_MEMBERS);
+    // § tracestate Limits: to fit 512 chars, first drop members over 128 chars from the right,
+    // then plain right-most members.
+    while joined_len(&members) > MAX_TRACESTATE_LEN {
+        let victim = members
+            .iter()
+            .rposition(|m| m.len() > LARGE_MEMBER)
+            .or(members.len().checked_sub(1));
+        match victim {
+            Some(i) => drop(members.remove(i)),
+            None => break,
+        }
+    }
+    (!members.is_empty()).then(|| members.join(","))
+}
+
+/// Whether an inbound X-Correlation-ID / X-Request-ID is "short and plain" enough to reuse:
+/// 1..=128 bytes of ASCII alphanumerics or `-_.:`. Otherwise the gateway generates its own,
+/// so clients cannot inject log-forging or oversized values into logs and responses.
+pub fn is_acceptable_correlation_id(value: &str) -> bool {
+    (1..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+fn joined_len(members: &[&str]) -> usize {
+    members.iter().map(|m| m.len()).sum::<usize>() + members.len().saturating_sub(1)
+}
+
+/// § key: `simple-key = lcalpha 0*255(lcalpha / DIGIT / "_" / "-" / "*" / "/")`, or
+/// `tenant-id "@" system-id` with `tenant-id = (lcalpha / DIGIT) 0*240(...)` and
+/// `system-id = lcalpha 0*13(...)`.
+fn valid_key(key: &str) -> bool {
+    match key.split_once('@') {
+        None => key_part(key, 256, |c| c.is_ascii_lowercase()),
+        Some((tenant, system)) => {
+            key_part(tenant, 241, |c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit()
+            }) && key_part(system, 14, |c| c.is_ascii_lowercase())
+        }
+    }
+}
+
+fn key_part(part: &str, max: usize, first: impl Fn(u8) -> bool) -> bool {
+    let b = part.as_bytes();
+    // '@' is not in the tail alphabet, so a second '@' in the system-id is rejected here.
+    let tail = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit() || b"_-*/".contains(c);
+    b.len() <= max && b.first().is_some_and(|&c| first(c)) && b.iter().all(tail)
+}
+
+/// § value: `0*255(chr) nblk-chr`, where chr is 0x20-0x7E minus ',' and '=', and the last
+/// char is not a space.
+fn valid_value(value: &str) -> bool {
+    let b = value.as_bytes();
+    (1..=256).contains(&b.len())
+        && b.iter()
+            .all(|&c| (0x20..=0x7e).contains(&c) && c != b',' && c != b'=')
+        && b.last() != Some(&b' ')
+}
+
+/// Decodes exactly `2 * N` lowercase hex digits; uppercase is invalid per § traceparent
+/// Header Field Values ("HEXDIGLC").
+fn decode_hex<const N: usize>(s: &[u8]) -> Option<[u8; N]> {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        }
+    }
+    if s.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
+        *o = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+    }
+    Some(out)
+}
+
+fn encode_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const TID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const PID: &str = "00f067aa0ba902b7";
+    const VALID: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn traceparent_valid_cases() {
+        let future = format!("cc-{TID}-{PID}-01-what-the-future-will-be-like");
+        let cases = [
+            (VALID.to_string(), 0x01),
+            (format!(" \t{VALID}\t "), 0x01),
+            (format!("00-{TID}-{PID}-00"), 0x00),
+            (format!("00-{TID}-{PID}-ff"), 0xff),
+            (format!("01-{TID}-{PID}-09"), 0x09),
+            (future, 0x01),
+            (format!("fe-{TID}-{PID}-01-\u{e9}"), 0x01),
+        ];
+        for (input, flags) in cases {
+            let tp =
+                TraceParent::parse(&input).unwrap_or_else(|| panic!("should parse: {input:?}"));
+            assert_eq!(
+                (tp.trace_id_hex(), tp.parent_id_hex(), tp.flags),
+                (TID.into(), PID.into(), flags)
+            );
+            assert_eq!(tp.sampled(), flags & 1 == 1);
+            assert!(
+                tp.to_header().starts_with("00-"),
+                "always re-emitted as version 00"
+            );
+        }
+        assert_eq!(
+            TraceParent::parse(VALID).map(|t| t.to_header()).as_deref(),
+            Some(VALID)
+        );
+    }
+
+    #[test]
+    fn traceparent_invalid_cases() {
+        let zero_t = "0".repeat(32);
+        let cases = [
+            String::new(),
+            "   ".into(),
+            format!("00-{zero_t}-{PID}-01"),
+            format!("00-{TID}-0000000000000000-01"),
+            VALID.to_uppercase(),
+            format!("00-{}-{PID}-01", TID.to_uppercase()),
+            format!("00-{TID}-{PID}-0A"),
+            format!("0A-{TID}-{PID}-01"),
+            format!("ff-{TID}-{PID}-01"),
+            VALID[..54].to_string(),
+            format!("{VALID}-"),
+            format!("{VALID}0"),
+            format!("00-{TID}-{PID}-01-extra"),
+            format!("cc-{TID}-{PID}-01x"),
+            format!("cc-{TID}-{PID}-01.future"),
+            format!("00-{}g-{PID}-01", &TID[..31]),
+            format!("00_{TID}-{PID}-01"),
+            format!("00-{TID}_{PID}-01"),
+            format!("00-{TID}-{PID}_01"),
+            format!("00-{TID}-{PID}-1"),
+            format!("00-{TID}-{PID}- 1"),
+            format!("00 {TID}-{PID}-01"),
+            format!("00-{TID}-{PID}-01\n"),
+            format!("00-{TID}\u{a0}{PID}-01"),
+            format!("00-{}\u{e9}-{PID}-01", &TID[..30]), // 55 bytes, non-ASCII inside
+            format!("00-{}-{PID}-01", "\u{1f600}".repeat(8)),
+            format!("00-{TID}-{PID}-01{}", "0".repeat(10 * 1024)),
+            format!("cc-{TID}-{PID}-01x{}", "-".repeat(10 * 1024)),
+            "-".repeat(10 * 1024),
+        ];
+        for input in cases {
+            assert_eq!(TraceParent::parse(&input), None, "should reject: {input:?}");
+        }
+    }
+
+    #[test]
+    fn span_context_is_remote_parent() {
+        let tp = TraceParent::parse(VALID).expect("valid");
+        let state = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE";
+        let sc = tp.to_span_context(Some(state));
+        assert!(sc.is_valid() && sc.is_remote() && sc.is_sampled());
+        assert_eq!(sc.trace_id(), TraceId::from_bytes(tp.trace_id));
+        assert_eq!(sc.span_id(), SpanId::from_bytes(tp.parent_id));
+        assert_eq!(sc.trace_state().header(), state);
+        for bad in [None, Some("a=1,a=2"), Some("K=v")] {
+            assert_eq!(tp.to_span_context(bad).trace_state(), &TraceState::NONE);
+        }
+    }
+
+    fn ts(values: &[&str]) -> Option<String> {
+        sanitize_tracestate(values.iter().copied())
+    }
+
+    #[test]
+    fn tracestate_table() {
+        let rojo = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE";
+        let multi = "fw529a3039@dt=x,1t@sys=y,a_-*/0=z";
+        let ok: [(&[&str], &str); 5] = [
+            (&[rojo], rojo),
+            (&["rojo=1", "congo=2"], "rojo=1,congo=2"),
+            (&[" rojo=1 ,\t,, congo=2\t", "", ","], "rojo=1,congo=2"),
+            (&[multi], multi),
+            (&["k=a b ! ~"], "k=a b ! ~"),
+        ];
+        for (input, want) in ok {
+            assert_eq!(ts(input).as_deref(), Some(want), "input {input:?}");
+        }
+        let bad = [
+            "", ",, ,\t", "1abc=x", "Abc=x", "a b=x", "=x", "a@=x", "@b=x", "t@1sys=x", "t@Sys=x",
+            "a@b@c=x", "_a=x", "k=", "k= ", "k=a=b", "k=a\tb", "k=\u{e9}", "k=\u{7f}", "k",
+            "a=1,a=2", "ok=1,bad", "ok=1,B=2",
+        ];
+        for input in bad {
+            assert_eq!(ts(&[input]), None, "should reject {input:?}");
+        }
+        assert_eq!(
+            ts(&["a=1", "b=2", "a=3"]),
+            None,
+            "duplicates across headers"
+        );
+        // Length limits of § key and § value, each checked at the boundary.
+        let (t, s, v) = (|n| "t".repeat(n), |n| "s".repeat(n), |n| "v".repeat(n));
+        let limits = [
+            (format!("{}=v", k(256)), true),
+            (format!("{}=v", k(257)), false),
+            (format!("{}@s=v", t(241)), true),
+            (format!("{}@s=v", t(242)), false),
+            (format!("t@{}=v", s(14)), true),
+            (format!("t@{}=v", s(15)), false),
+            (format!("k={}", v(256)), true),
+            (format!("k={}", v(257)), false),
+        ];
+        for (input, valid) in limits {
+            let want = valid.then(|| input.clone());
+            assert_eq!(ts(&[&input]), want, "len {}", input.len());
+        }
+    }
+
+    #[test]
+    fn tracestate_limits() {
+        let many: Vec<String> = (0..40).map(|i| format!("k{i}=v")).collect();
+        assert_eq!(ts(&[&many.join(",")]), Some(many[..32].join(",")));
+        // 32 members of 20 chars = 671 chars; none is large, so drop from the right: 24 fit.
+        let small: Vec<String> = (0..32)
+            .map(|i| format!("k{i:02}={}", "v".repeat(16)))
+            .collect();
+        assert_eq!(ts(&[&small.join(",")]), Some(small[..24].join(",")));
+        // Large (>128) members go first, right-most first, even when not at the end.
+        let [b1, b2, b3] = ["b1", "b2", "b3"].map(|n| format!("{n}={}", "x".repeat(200)));
+        let (b1, b2, b3) = (b1.as_str(), b2.as_str(), b3.as_str());
+        let input = [b1, "s1=1", b2, "s2=2", b3, "s3=3"].join(",");
+        let kept = [b1, "s1=1", b2, "s2=2", "s3=3"].join(",");
+        assert_eq!(ts(&[&input]), Some(kept));
+        // A single maximal member (513 chars) can never fit.
+        assert_eq!(ts(&[&format!("{}={}", k(256), "v".repeat(256))]), None);
+        // Input cap counts joining commas: exactly 8192 is parsed, 8193 refused.
+        let pad = format!("a=1{}", ",".repeat(8192 - 3));
+        assert_eq!(ts(&[&pad]).as_deref(), Some("a=1"));
+        assert_eq!(ts(&[&pad, ""]), None);
+        assert_eq!(ts(&[&"x".repeat(10 * 1024)]), None);
+    }
+
+    fn k(n: usize) -> String {
+        format!("k{}", "a".repeat(n - 1))
+    }
+
+    #[test]
+    fn correlation_id_table() {
+        for id in ["a", "abc-123_x.y:z", "550e8400-e29b-41d4-a716-446655440000"] {
+            assert!(is_acceptable_correlation_id(id), "{id:?}");
+        }
+        assert!(is_acceptable_correlation_id(&"a".repeat(128)));
+        let bad = [
+            "", " ", "a b", "a/b", "a\nb", "a\rb", "\u{e9}", "id;drop", "a%20", "a\0",
+        ];
+        for id in bad {
+            assert!(!is_acceptable_correlation_id(id), "{id:?}");
+        }
+        assert!(!is_acceptable_correlation_id(&"a".repeat(129)));
+    }
+
+    fn member() -> impl Strategy<Value = String> {
+        // Mostly valid members (so output is usually Some), sized to hit both the 32-member
+        // and the 512-char limits; printable values avoid ',' and '=' and end non-blank.
+        let key = "([a-z][a-z0-9_*/-]{0,8}|[a-z0-9]{1,6}@[a-z][a-z0-9]{0,4})";
+        let printable = "[!-+\\--<>-~][ -+\\--<>-~]{0,20}[!-+\\--<>-~]";
+        let value = prop_oneof![2 => "[a-z0-9]{1,3}", 3 => printable, 1 => "[a-z]{100,250}"];
+        (key, value).prop_map(|(k, v)| format!("{k}={v}"))
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(s in any::<String>(), t in "[ \t]?[0-9a-fA-F\u{e9}-]{52,58}[ \t]?") {
+            let _ = TraceParent::parse(&s);
+            let _ = TraceParent::parse(&t);
+            let _ = sanitize_tracestate([s.as_str(), t.as_str()]);
+            let _ = is_acceptable_correlation_id(&s);
+        }
+
+        #[test]
+        fn format_parse_round_trip(t in any::<[u8; 16]>(), p in any::<[u8; 8]>(), f in any::<u8>()) {
+            prop_assume!(t != [0; 16] && p != [0; 8]);
+            let header = format_traceparent(t, p, f);
+            let tp = TraceParent::parse(&header);
+            prop_assert_eq!(tp, Some(TraceParent { trace_id: t, parent_id: p, flags: f }));
+            prop_assert_eq!(tp.map(|x| x.to_header()), Some(header));
+        }
+
+        #[test]
+        fn sanitized_tracestate_is_stable(members in prop::collection::vec(member(), 0..40), sep in "[ \t]{0,2},[ \t]{0,2}") {
+            let input = members.join(&sep);
+            if let Some(out) = sanitize_tracestate([input.as_str()]) {
+                prop_assert!(out.len() <= MAX_TRACESTATE_LEN);
+                prop_assert!(out.split(',').count() <= MAX_MEMBERS);
+                prop_assert_eq!(sanitize_tracestate([out.as_str()]), Some(out.clone()));
+                let otel = TraceState::from_str(&out).map(|s| s.header()).ok();
+                prop_assert_eq!(otel.as_deref(), Some(out.as_str()));
+            }
+        }
+    }
+}
