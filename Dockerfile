@@ -50,7 +50,7 @@ USER 10001:10001
 EXPOSE 8080
 # `vos-gateway healthcheck` GETs http://127.0.0.1:8080/health/ready and exits 0 or 1,
 # so the image needs no curl. The start period covers migrations at start.
-HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
     CMD ["vos-gateway", "healthcheck"]
 ENTRYPOINT ["vos-gateway"]
 CMD ["serve"]

@@ -51,13 +51,21 @@ pub struct Application {
     tasks: Tasks,
 }
 
+/// The background tasks, in shutdown order: each stage ends once the one feeding it has
+/// let go of its queue. Dropping this (say, when the serving future is aborted) aborts them.
 struct Tasks {
-    relay: JoinHandle<()>,
-    writer: JoinHandle<()>,
-    publisher: JoinHandle<()>,
-    recorder: JoinHandle<()>,
+    stages: Vec<(&'static str, JoinHandle<()>)>,
     schema: JoinHandle<()>,
     pool: sqlx::PgPool,
+}
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        self.schema.abort();
+        for (_, task) in &self.stages {
+            task.abort();
+        }
+    }
 }
 
 impl Application {
@@ -141,10 +149,12 @@ impl Application {
             stop,
             grace: settings.server.shutdown_grace,
             tasks: Tasks {
-                relay: relay_task,
-                writer: writer_task,
-                publisher: publisher_task,
-                recorder: recorder_task,
+                stages: vec![
+                    ("relay", relay_task),
+                    ("writer", writer_task),
+                    ("publisher", publisher_task),
+                    ("recorder", recorder_task),
+                ],
                 schema,
                 pool,
             },
@@ -171,15 +181,9 @@ impl Application {
             .await;
         tracing::info!("stopped accepting requests; draining");
         let deadline = tokio::time::Instant::now() + self.grace;
-        let tasks = self.tasks;
+        let mut tasks = self.tasks;
         tasks.schema.abort();
-        // Order matters: each stage ends when the one feeding it has let go of its queue.
-        for (name, task) in [
-            ("relay", tasks.relay),
-            ("writer", tasks.writer),
-            ("publisher", tasks.publisher),
-            ("recorder", tasks.recorder),
-        ] {
+        for (name, task) in &mut tasks.stages {
             if tokio::time::timeout_at(deadline, task).await.is_err() {
                 tracing::warn!(
                     task = name,

@@ -18,7 +18,8 @@ pub fn render(response: Response, correlation_id: &str, instance: &str) -> Respo
     let (mut parts, body) = response.into_parts();
     let mut problem = match parts.extensions.remove::<Problem>() {
         Some(problem) => problem,
-        None if is_problem(&parts.headers) => return Response::from_parts(parts, body),
+        // A JSON error document of its own (problem+json, health+json) is left as it is.
+        None if is_json_document(&parts.headers) => return Response::from_parts(parts, body),
         None => Problem::for_status(status),
     };
     problem.instance = Some(instance.to_owned());
@@ -33,8 +34,10 @@ pub fn render(response: Response, correlation_id: &str, instance: &str) -> Respo
     Response::from_parts(parts, Body::from(bytes))
 }
 
-fn is_problem(headers: &axum::http::HeaderMap) -> bool {
+fn is_json_document(headers: &axum::http::HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()))
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media| media.trim().ends_with("+json"))
 }

@@ -153,7 +153,7 @@ impl Batches {
                     CommitError::Failed
                 };
                 for job in jobs {
-                    let _ = job.done.send(Err(error.clone()));
+                    let _ = job.done.send(Err(error));
                 }
             }
         }

@@ -72,20 +72,19 @@ where
                     break;
                 }
             }
-            if let (Some(leaf), Some(dispatch)) =
-                (leaf, self.dispatch.get().and_then(WeakDispatch::upgrade))
+            let dispatch = self.dispatch.get().and_then(WeakDispatch::upgrade);
+            if let (Some(leaf), Some(dispatch)) = (leaf, dispatch)
+                && let Some(cx) = tracing_opentelemetry::get_otel_context(&leaf, &dispatch)
             {
-                if let Some(cx) = tracing_opentelemetry::get_otel_context(&leaf, &dispatch) {
-                    let span = cx.span();
-                    let sc = span.span_context();
-                    if sc.is_valid() {
-                        line.insert("trace_id".into(), sc.trace_id().to_string().into());
-                        line.insert("span_id".into(), sc.span_id().to_string().into());
-                        line.insert(
-                            "trace_flags".into(),
-                            format!("{:02x}", sc.trace_flags().to_u8()).into(),
-                        );
-                    }
+                let span = cx.span();
+                let sc = span.span_context();
+                if sc.is_valid() {
+                    line.insert("trace_id".into(), sc.trace_id().to_string().into());
+                    line.insert("span_id".into(), sc.span_id().to_string().into());
+                    line.insert(
+                        "trace_flags".into(),
+                        format!("{:02x}", sc.trace_flags().to_u8()).into(),
+                    );
                 }
             }
         }

@@ -1,0 +1,199 @@
+//! What reaches RabbitMQ: the message format of DESIGN.md, and queue declaration.
+
+use std::time::Duration;
+
+use lapin::{
+    options::QueueDeclareOptions,
+    types::{AMQPValue, FieldTable},
+};
+use serde_json::{Value, json};
+
+use crate::helpers::{Broker, TestApp, notification_body};
+
+fn header_str(headers: &FieldTable, key: &str) -> Option<String> {
+    match headers.inner().get(key)? {
+        AMQPValue::LongString(value) => Some(value.to_string()),
+        AMQPValue::ShortString(value) => Some(value.to_string()),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_published_message_matches_the_202_response() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    let broker = Broker::connect().await;
+    let agent = app.agent();
+    let body = json!({ "notification_type": "task_update", "source": "planner", "payload": { "step": 3 } });
+
+    // Act
+    let response = app
+        .notify_request(&agent)
+        .header("x-correlation-id", "corr-42")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let accepted: Value = response.json().await.unwrap();
+    let message = broker
+        .next_message(&format!("{agent}_queue"), Duration::from_secs(10))
+        .await
+        .expect("a message");
+
+    // Assert: body
+    let sent: Value = serde_json::from_slice(&message.delivery.data).unwrap();
+    assert_eq!(sent["notification_id"], accepted["notification_id"]);
+    assert_eq!(sent["agent_id"], agent.as_str());
+    assert_eq!(sent["notification_type"], "task_update");
+    assert_eq!(sent["source"], "planner");
+    assert_eq!(sent["payload"], json!({ "step": 3 }));
+    assert_eq!(sent["trace_id"], accepted["trace_id"]);
+    assert_eq!(sent["correlation_id"], "corr-42");
+    let span_id = sent["span_id"].as_str().unwrap();
+    assert_eq!(span_id.len(), 16);
+    assert!(chrono::DateTime::parse_from_rfc3339(sent["timestamp"].as_str().unwrap()).is_ok());
+
+    // Assert: properties
+    let properties = &message.delivery.properties;
+    let id = accepted["notification_id"].as_str().unwrap();
+    assert_eq!(
+        properties.message_id().as_ref().map(|v| v.as_str()),
+        Some(id)
+    );
+    assert_eq!(
+        properties.correlation_id().as_ref().map(|v| v.as_str()),
+        Some("corr-42")
+    );
+    assert_eq!(
+        properties.content_type().as_ref().map(|v| v.as_str()),
+        Some("application/json")
+    );
+    assert_eq!(*properties.delivery_mode(), Some(2));
+    assert!(properties.timestamp().is_some());
+
+    // Assert: traceparent continues the trace from the producer span named in the body.
+    let headers = properties.headers().as_ref().expect("headers");
+    let traceparent = header_str(headers, "traceparent").expect("traceparent header");
+    let trace_id = accepted["trace_id"].as_str().unwrap();
+    assert_eq!(traceparent, format!("00-{trace_id}-{span_id}-01"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_published_notification_is_marked_published() {
+    let app = TestApp::spawn().await;
+    let agent = app.agent();
+
+    let accepted: Value = app
+        .notify(&agent, &notification_body())
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    app.wait_published(
+        accepted["notification_id"].as_str().unwrap(),
+        Duration::from_secs(10),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_queue_is_declared_durable_on_first_use() {
+    let app = TestApp::spawn().await;
+    let broker = Broker::connect().await;
+    let agent = app.agent();
+
+    let accepted: Value = app
+        .notify(&agent, &notification_body())
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.wait_published(
+        accepted["notification_id"].as_str().unwrap(),
+        Duration::from_secs(10),
+    )
+    .await;
+
+    // A durable redeclare with the same (empty) arguments succeeds only if ours was durable.
+    let queue = broker
+        .channel()
+        .queue_declare(
+            format!("{agent}_queue").as_str().into(),
+            QueueDeclareOptions::durable(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("queue is durable with default arguments");
+    assert_eq!(queue.message_count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_the_agent_declared_with_its_own_arguments_is_used_as_it_is() {
+    // Arrange: the agent declared its queue first, with a length limit.
+    let app = TestApp::spawn().await;
+    let broker = Broker::connect().await;
+    let agent = app.agent();
+    let queue = format!("{agent}_queue");
+    let mut arguments = FieldTable::default();
+    arguments.insert("x-max-length".into(), AMQPValue::LongInt(1000));
+    broker
+        .channel()
+        .queue_declare(
+            queue.as_str().into(),
+            QueueDeclareOptions::durable(),
+            arguments,
+        )
+        .await
+        .unwrap();
+
+    // Act
+    let accepted: Value = app
+        .notify(&agent, &notification_body())
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    // Assert: no clash, the message is in the agent's queue.
+    app.wait_published(
+        accepted["notification_id"].as_str().unwrap(),
+        Duration::from_secs(10),
+    )
+    .await;
+    let message = broker
+        .next_message(&queue, Duration::from_secs(5))
+        .await
+        .expect("message in the agent's queue");
+    let sent: Value = serde_json::from_slice(&message.delivery.data).unwrap();
+    assert_eq!(sent["notification_id"], accepted["notification_id"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_notifications_to_one_agent_arrive_once_each() {
+    let app = TestApp::spawn().await;
+    let broker = Broker::connect().await;
+    let agent = app.agent();
+
+    let mut ids = Vec::new();
+    for n in 0..50 {
+        let body = json!({ "notification_type": "n", "source": "tests", "payload": { "n": n } });
+        let accepted: Value = app.notify(&agent, &body).await.json().await.unwrap();
+        ids.push(accepted["notification_id"].as_str().unwrap().to_owned());
+    }
+    let delivered = broker
+        .drain(
+            &format!("{agent}_queue"),
+            ids.len(),
+            Duration::from_secs(15),
+        )
+        .await;
+
+    let mut delivered_ids: Vec<String> = delivered
+        .iter()
+        .map(|m| m["notification_id"].as_str().unwrap().to_owned())
+        .collect();
+    delivered_ids.sort();
+    ids.sort();
+    assert_eq!(delivered_ids, ids);
+}

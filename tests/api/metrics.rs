@@ -1,0 +1,139 @@
+//! `/metrics`: route templates as labels, delivery counters, and valid exposition.
+
+use std::{process::Command, time::Duration};
+
+use serde_json::Value;
+
+use crate::helpers::{TestApp, notification_body};
+
+async fn scrape(app: &TestApp, accept: Option<&str>) -> (String, String) {
+    let mut request = app.http.get(format!("{}/metrics", app.address));
+    if let Some(accept) = accept {
+        request = request.header("accept", accept);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    (content_type, response.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_label_requests_by_route_template_and_count_deliveries() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    let agent = app.agent();
+    let accepted: Value = app
+        .notify(&agent, &notification_body())
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.wait_published(
+        accepted["notification_id"].as_str().unwrap(),
+        Duration::from_secs(10),
+    )
+    .await;
+    app.get("/no/such/route").await.unwrap();
+
+    // Act
+    let (content_type, text) = scrape(&app, None).await;
+
+    // Assert
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    let route = r#"http_route="/api/v1/agents/{agent_id}/notify""#;
+    assert!(text.lines().any(
+        |l| l.starts_with("http_server_request_duration_seconds_bucket")
+            && l.contains(route)
+            && l.contains(r#"http_response_status_code="202""#)
+            && l.contains(r#"http_request_method="POST""#)
+    ));
+    assert!(
+        !text.contains(&format!("/api/v1/agents/{agent}/notify")),
+        "raw paths never become labels"
+    );
+    assert!(text.contains(r#"http_route="unmatched""#));
+    let accepted_line = format!(
+        r#"vos_notifications_accepted_total{{agent_id="{agent}",notification_type="user_message"}} 1"#
+    );
+    assert!(text.contains(&accepted_line), "missing {accepted_line}");
+    let published_line = format!(
+        r#"vos_notifications_published_total{{agent_id="{agent}",notification_type="user_message"}} 1"#
+    );
+    assert!(text.contains(&published_line), "missing {published_line}");
+    assert!(text.contains("vos_publish_confirm_duration_seconds_count 1"));
+    assert!(text.contains("vos_outbox_backlog "));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_offer_openmetrics_with_trace_exemplars() {
+    let app = TestApp::spawn().await;
+    let accepted: Value = app
+        .notify(&app.agent(), &notification_body())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let trace_id = accepted["trace_id"].as_str().unwrap();
+
+    let (content_type, text) =
+        scrape(&app, Some("application/openmetrics-text; version=1.0.0")).await;
+
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    assert!(text.trim_end().ends_with("# EOF"));
+    assert!(
+        text.contains(&format!(r#"# {{trace_id="{trace_id}"}}"#)),
+        "an exemplar links the latency to the trace"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_pass_promtool_check_metrics() {
+    let app = TestApp::spawn().await;
+    app.notify(&app.agent(), &notification_body()).await;
+    let (_, text) = scrape(&app, None).await;
+
+    let promtool = std::env::var("PROMTOOL").unwrap_or_else(|_| "promtool".into());
+    let child = Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        // CI installs promtool (Debian package `prometheus`); elsewhere say loudly what is skipped.
+        Err(_) if std::env::var("CI").is_err() => {
+            eprintln!(
+                "SKIPPED: promtool not found; install the `prometheus` package to run this check"
+            );
+            return;
+        }
+        Err(error) => panic!("promtool is required in CI: {error}"),
+    };
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let problems = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success() && problems.trim().is_empty(),
+        "promtool check metrics:\n{problems}"
+    );
+}
