@@ -18,6 +18,26 @@ use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use uuid::Uuid;
 use vos_gateway::{config::Settings, startup::Application, telemetry};
 
+/// Tests share Postgres and RabbitMQ with every other test process on the machine. Normal
+/// tests hold this lock shared; a test that stops a service holds it exclusively, so it
+/// never pulls the broker away from a test that is running (in this or another process).
+pub fn services_lock(exclusive: bool) -> std::fs::File {
+    let path = std::env::temp_dir().join("vos-gateway-tests.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .expect("lock file");
+    if exclusive {
+        file.lock()
+    } else {
+        file.lock_shared()
+    }
+    .expect("services lock");
+    file
+}
+
 /// Postgres server for tests (without a database name).
 pub fn pg_base() -> String {
     std::env::var("TEST_PG_BASE").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
@@ -82,6 +102,7 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     queues: Mutex<Vec<String>>,
     owns_database: bool,
+    _services: Option<std::fs::File>,
 }
 
 impl TestApp {
@@ -92,6 +113,16 @@ impl TestApp {
 
     /// A gateway with the given settings; waits for readiness when `wait_ready`.
     pub async fn spawn_with(settings: Settings, wait_ready: bool) -> Self {
+        let lock = tokio::task::spawn_blocking(|| services_lock(false))
+            .await
+            .unwrap();
+        let mut app = Self::spawn_unlocked(settings, wait_ready).await;
+        app._services = Some(lock);
+        app
+    }
+
+    /// For tests that already hold [`services_lock`] exclusively.
+    pub async fn spawn_unlocked(settings: Settings, wait_ready: bool) -> Self {
         init_telemetry();
         let app = Application::build(settings.clone())
             .await
@@ -116,6 +147,7 @@ impl TestApp {
             server: Some(server),
             queues: Mutex::default(),
             owns_database: true,
+            _services: None,
         };
         if wait_ready {
             app.wait_until_ready().await;
@@ -128,7 +160,7 @@ impl TestApp {
         let mut settings = self.settings.clone();
         settings.server.addr = "127.0.0.1:0".parse().unwrap();
         configure(&mut settings);
-        let mut sibling = Self::spawn_with(settings, true).await;
+        let mut sibling = Self::spawn_unlocked(settings, true).await;
         sibling.owns_database = false;
         sibling
     }
