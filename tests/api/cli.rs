@@ -8,7 +8,7 @@ use std::{
 
 use serde_json::Value;
 
-use crate::helpers::{amqp_url, closed_port, pg_base};
+use crate::helpers::{amqp_url, closed_port, pg_base, services_lock};
 
 fn gateway() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_vos-gateway"));
@@ -64,6 +64,7 @@ fn invalid_configuration_exits_2_with_one_line_naming_the_key() {
 
 #[test]
 fn migrate_creates_the_database_and_runs_the_migrations() {
+    let _services = services_lock(false);
     let name = format!("vos_test_{}", uuid::Uuid::new_v4().simple());
     let url = format!("{}/{name}", pg_base());
 
@@ -104,6 +105,7 @@ fn migrate_creates_the_database_and_runs_the_migrations() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_logs_json_with_trace_context_and_stops_cleanly_on_sigterm() {
     // Arrange: the real binary on a free port, its own database.
+    let _services = tokio::task::spawn_blocking(|| services_lock(false)).await.unwrap();
     let port = closed_port();
     let name = format!("vos_test_{}", uuid::Uuid::new_v4().simple());
     let mut child = gateway()
