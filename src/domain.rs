@@ -142,6 +142,18 @@ pub struct Notification {
     pub correlation_id: String,
     pub trace: TraceStamp,
     pub accepted_at: DateTime<Utc>,
+    /// The client's `Idempotency-Key`, unique per agent.
+    pub idempotency_key: Option<String>,
+}
+
+impl Notification {
+    /// Whether `new` asks for the same notification as this one (an idempotent retry).
+    pub fn same_request_as(&self, new: &NewNotification) -> bool {
+        self.agent_id == new.agent_id
+            && self.notification_type == new.notification_type
+            && self.source == new.source
+            && self.payload == new.payload
+    }
 }
 
 /// A field of the input that broke a rule.

@@ -27,12 +27,14 @@ pub enum ApiError {
     MalformedJson(String),
     #[error("expected a request body with `Content-Type: application/json`")]
     UnsupportedMediaType,
-    #[error("the request body is larger than the limit of {0} bytes")]
-    PayloadTooLarge(usize),
+    #[error("the request body is larger than the limit")]
+    PayloadTooLarge,
     #[error("`{0}` is not a valid notification id (expected a UUID)")]
     InvalidNotificationId(String),
     #[error("no notification with id {0}")]
     NotificationNotFound(uuid::Uuid),
+    #[error("this Idempotency-Key was already used for a different notification")]
+    IdempotencyKeyReused,
     #[error("the gateway is at capacity; retry shortly")]
     Overloaded,
     #[error("the database is unavailable; the notification was not accepted")]
@@ -44,10 +46,12 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Validation(_) | Self::InvalidBody(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Validation(_) | Self::InvalidBody(_) | Self::IdempotencyKeyReused => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Self::MalformedJson(_) | Self::InvalidNotificationId(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotificationNotFound(_) => StatusCode::NOT_FOUND,
             Self::Overloaded | Self::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -60,9 +64,10 @@ impl ApiError {
             Self::Validation(_) | Self::InvalidBody(_) => "validation-failed",
             Self::MalformedJson(_) => "malformed-json",
             Self::UnsupportedMediaType => "unsupported-media-type",
-            Self::PayloadTooLarge(_) => "payload-too-large",
+            Self::PayloadTooLarge => "payload-too-large",
             Self::InvalidNotificationId(_) => "invalid-notification-id",
             Self::NotificationNotFound(_) => "notification-not-found",
+            Self::IdempotencyKeyReused => "idempotency-key-reused",
             Self::Overloaded => "overloaded",
             Self::DatabaseUnavailable(_) => "database-unavailable",
             Self::Internal(_) => "internal-error",

@@ -3,20 +3,24 @@
 use axum::{
     Json,
     extract::{FromRequest, Path, State, rejection::JsonRejection},
-    http::StatusCode,
+    http::{HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
 };
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::{
-    domain::{NewNotification, Notification, NotifyRequest, TraceStamp},
+    domain::{NewNotification, Notification, NotifyRequest, TraceStamp, ValidationError},
     error::ApiError,
     metrics::StageLabels,
     middleware::CorrelationId,
     state::AppState,
-    store::CommitError,
+    store::{CommitError, StoreError, notifications},
     telemetry,
+    trace_context::is_acceptable_correlation_id,
 };
+
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// `axum::Json`, with rejections turned into our problems.
 #[derive(FromRequest)]
@@ -32,7 +36,7 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::BytesRejection(error)
                 if error.status() == StatusCode::PAYLOAD_TOO_LARGE =>
             {
-                ApiError::PayloadTooLarge(0)
+                ApiError::PayloadTooLarge
             }
             other => ApiError::MalformedJson(other.body_text()),
         }
@@ -48,13 +52,26 @@ pub struct Accepted {
     pub status: &'static str,
 }
 
+impl Accepted {
+    fn of(notification: &Notification) -> Self {
+        Self {
+            notification_id: notification.notification_id,
+            trace_id: notification.trace.trace_id.clone(),
+            correlation_id: notification.correlation_id.clone(),
+            status: "accepted",
+        }
+    }
+}
+
 pub async fn notify(
     State(state): State<AppState>,
     Path(agent_id): Path<String>,
     axum::Extension(CorrelationId(correlation_id)): axum::Extension<CorrelationId>,
+    headers: HeaderMap,
     ApiJson(request): ApiJson<NotifyRequest>,
-) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+) -> Result<Response, ApiError> {
     let new = NewNotification::parse(&agent_id, request)?;
+    let idempotency_key = idempotency_key(&headers)?;
     let notification_id = Uuid::now_v7();
     // The producer span starts now, as a child of the request span; its context is stored
     // with the row and travels in the message, so a republish continues the same trace.
@@ -67,12 +84,10 @@ pub async fn notify(
     let labels = state
         .metrics
         .delivery_labels(new.agent_id.as_str(), &new.notification_type);
-    let accepted = Accepted {
-        notification_id,
-        trace_id: ids.trace_id.clone(),
-        correlation_id: correlation_id.to_string(),
-        status: "accepted",
-    };
+    // Only a keyed request may need comparing with an earlier one after the insert.
+    let retry_check = idempotency_key
+        .as_ref()
+        .map(|key| (key.clone(), new.clone()));
     let notification = Notification {
         notification_id,
         agent_id: new.agent_id,
@@ -87,25 +102,70 @@ pub async fn notify(
             tracestate: ids.tracestate,
         },
         accepted_at: chrono::Utc::now(),
+        idempotency_key,
     };
-    state
-        .writer
-        .commit(notification, span)
+    let accepted = Accepted::of(&notification);
+    match state.writer.commit(notification, span).await {
+        Ok(()) => {
+            state.metrics.accepted.get_or_create(&labels).inc();
+            Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+        }
+        Err(CommitError::DuplicateKey) => {
+            let (key, new) = retry_check.expect("only keyed inserts are skipped");
+            replay(&state, &new, &key).await
+        }
+        Err(CommitError::Overloaded) => {
+            let stage = StageLabels { stage: "writer" };
+            state
+                .metrics
+                .overload_rejections
+                .get_or_create(&stage)
+                .inc();
+            Err(ApiError::Overloaded)
+        }
+        Err(error @ (CommitError::Unavailable | CommitError::Stopped)) => {
+            Err(ApiError::DatabaseUnavailable(Box::new(error)))
+        }
+        Err(error @ CommitError::Failed) => Err(ApiError::Internal(Box::new(error))),
+    }
+}
+
+/// The `Idempotency-Key` header, if any: short and plain, like a correlation id.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key) if is_acceptable_correlation_id(key) => Ok(Some(key.to_owned())),
+        _ => Err(ValidationError::new(
+            "Idempotency-Key",
+            "must be 1-128 characters of A-Z, a-z, 0-9, '-', '_', '.' or ':'",
+        )
+        .into()),
+    }
+}
+
+/// A retry with a key the agent already used: the original 202 for the same request, a
+/// 422 for a different one. Nothing new is stored or published either way.
+async fn replay(state: &AppState, new: &NewNotification, key: &str) -> Result<Response, ApiError> {
+    let original = notifications::find_by_idempotency_key(&state.pool, new.agent_id.as_str(), key)
         .await
-        .map_err(|error| match error {
-            CommitError::Overloaded => {
-                state
-                    .metrics
-                    .overload_rejections
-                    .get_or_create(&StageLabels { stage: "writer" })
-                    .inc();
-                ApiError::Overloaded
-            }
-            CommitError::Unavailable | CommitError::Stopped => {
-                ApiError::DatabaseUnavailable(Box::new(error))
-            }
-            CommitError::Failed => ApiError::Internal(Box::new(error)),
-        })?;
-    state.metrics.accepted.get_or_create(&labels).inc();
-    Ok((StatusCode::ACCEPTED, Json(accepted)))
+        .map_err(store_error)?
+        .ok_or_else(|| ApiError::Internal("idempotency key conflict without a row".into()))?;
+    if !original.same_request_as(new) {
+        return Err(ApiError::IdempotencyKeyReused);
+    }
+    let mut response = (StatusCode::ACCEPTED, Json(Accepted::of(&original))).into_response();
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    Ok(response)
+}
+
+pub(super) fn store_error(error: StoreError) -> ApiError {
+    if error.is_unavailable() {
+        ApiError::DatabaseUnavailable(Box::new(error))
+    } else {
+        ApiError::Internal(Box::new(error))
+    }
 }

@@ -36,6 +36,7 @@ struct Row {
     accepted_at: DateTime<Utc>,
     published_at: Option<DateTime<Utc>>,
     failed_at: Option<DateTime<Utc>>,
+    idempotency_key: Option<String>,
 }
 
 impl Row {
@@ -62,6 +63,7 @@ impl Row {
                     tracestate: self.tracestate,
                 },
                 accepted_at: self.accepted_at,
+                idempotency_key: self.idempotency_key,
             },
             status,
             attempts: self.attempts,
@@ -77,69 +79,104 @@ macro_rules! columns {
     () => {
         "notification_id, agent_id, notification_type, source, payload, correlation_id, trace_id, \
          span_id, trace_sampled, tracestate, status, attempts, last_error, accepted_at, \
-         published_at, failed_at"
+         published_at, failed_at, idempotency_key"
     };
 }
 
-/// Inserts a batch in one statement (one round trip, one commit, one WAL flush).
+/// A batch as one array per column, for `unnest`.
+#[derive(Default)]
+struct Columns<'a> {
+    ids: Vec<Uuid>,
+    agents: Vec<&'a str>,
+    types: Vec<&'a str>,
+    sources: Vec<&'a str>,
+    payloads: Vec<&'a serde_json::Value>,
+    correlations: Vec<&'a str>,
+    trace_ids: Vec<&'a str>,
+    span_ids: Vec<&'a str>,
+    sampled: Vec<bool>,
+    tracestates: Vec<Option<&'a str>>,
+    accepted: Vec<DateTime<Utc>>,
+    next_attempts: Vec<DateTime<Utc>>,
+    idempotency_keys: Vec<Option<&'a str>>,
+}
+
+impl<'a> Columns<'a> {
+    fn push(&mut self, n: &'a Notification, grace: chrono::Duration) {
+        self.ids.push(n.notification_id);
+        self.agents.push(n.agent_id.as_str());
+        self.types.push(&n.notification_type);
+        self.sources.push(&n.source);
+        self.payloads.push(&n.payload);
+        self.correlations.push(&n.correlation_id);
+        self.trace_ids.push(&n.trace.trace_id);
+        self.span_ids.push(&n.trace.span_id);
+        self.sampled.push(n.trace.sampled);
+        self.tracestates.push(n.trace.tracestate.as_deref());
+        self.accepted.push(n.accepted_at);
+        self.next_attempts.push(n.accepted_at + grace);
+        self.idempotency_keys.push(n.idempotency_key.as_deref());
+    }
+}
+
+/// Inserts a batch in one statement (one round trip, one commit, one WAL flush) and returns
+/// the ids actually inserted: a row whose idempotency key its agent already used is skipped.
 /// New rows are left to the fast path until `accepted_at + grace`.
 pub async fn insert_batch(
     pool: &PgPool,
     batch: &[&Notification],
     grace: chrono::Duration,
-) -> Result<(), StoreError> {
-    let n = batch.len();
-    let (mut ids, mut agents, mut types, mut sources, mut payloads) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut correlations, mut traces, mut spans, mut sampled, mut states, mut accepted, mut next) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
+) -> Result<Vec<Uuid>, StoreError> {
+    let mut c = Columns::default();
     for notification in batch {
-        ids.push(notification.notification_id);
-        agents.push(notification.agent_id.as_str());
-        types.push(notification.notification_type.as_str());
-        sources.push(notification.source.as_str());
-        payloads.push(&notification.payload);
-        correlations.push(notification.correlation_id.as_str());
-        traces.push(notification.trace.trace_id.as_str());
-        spans.push(notification.trace.span_id.as_str());
-        sampled.push(notification.trace.sampled);
-        states.push(notification.trace.tracestate.as_deref());
-        accepted.push(notification.accepted_at);
-        next.push(notification.accepted_at + grace);
+        c.push(notification, grace);
     }
-    sqlx::query(
+    let inserted = sqlx::query_scalar(
         "insert into notifications (notification_id, agent_id, notification_type, source, payload, \
-             correlation_id, trace_id, span_id, trace_sampled, tracestate, accepted_at, next_attempt_at) \
-         select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[], \
-             $7::text[], $8::text[], $9::bool[], $10::text[], $11::timestamptz[], $12::timestamptz[])",
+             correlation_id, trace_id, span_id, trace_sampled, tracestate, accepted_at, \
+             next_attempt_at, idempotency_key) \
+         select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], \
+             $6::text[], $7::text[], $8::text[], $9::bool[], $10::text[], $11::timestamptz[], \
+             $12::timestamptz[], $13::text[]) \
+         on conflict (agent_id, idempotency_key) where idempotency_key is not null do nothing \
+         returning notification_id",
     )
-    .bind(ids)
-    .bind(agents)
-    .bind(types)
-    .bind(sources)
-    .bind(payloads)
-    .bind(correlations)
-    .bind(traces)
-    .bind(spans)
-    .bind(sampled)
-    .bind(states)
-    .bind(accepted)
-    .bind(next)
-    .execute(pool)
+    .bind(c.ids)
+    .bind(c.agents)
+    .bind(c.types)
+    .bind(c.sources)
+    .bind(c.payloads)
+    .bind(c.correlations)
+    .bind(c.trace_ids)
+    .bind(c.span_ids)
+    .bind(c.sampled)
+    .bind(c.tracestates)
+    .bind(c.accepted)
+    .bind(c.next_attempts)
+    .bind(c.idempotency_keys)
+    .fetch_all(pool)
     .await?;
-    Ok(())
+    Ok(inserted)
+}
+
+/// The notification an agent's idempotency key was first used for.
+pub async fn find_by_idempotency_key(
+    pool: &PgPool,
+    agent_id: &str,
+    key: &str,
+) -> Result<Option<Notification>, StoreError> {
+    let sql = concat!(
+        "select ",
+        columns!(),
+        " from notifications where agent_id = $1 and idempotency_key = $2"
+    );
+    let row: Option<Row> = sqlx::query_as(sql)
+        .bind(agent_id)
+        .bind(key)
+        .fetch_optional(pool)
+        .await?;
+    row.map(|row| row.into_stored().map(|stored| stored.notification))
+        .transpose()
 }
 
 /// One notification and its delivery state.

@@ -39,6 +39,9 @@ pub enum CommitError {
     /// The insert failed for another reason (a bug or a schema problem).
     #[error("the insert failed")]
     Failed,
+    /// The agent already used this idempotency key; nothing new was stored.
+    #[error("the idempotency key was already used")]
+    DuplicateKey,
 }
 
 /// A handle for committing notifications.
@@ -135,10 +138,17 @@ impl Batches {
             Err(_) => Err(StoreError::Timeout(self.deadline)),
         };
         match result {
-            Ok(()) => {
+            Ok(inserted) => {
+                let all = inserted.len() == jobs.len();
                 for job in jobs {
-                    (self.on_committed)(job.notification, job.span);
-                    let _ = job.done.send(Ok(()));
+                    // Only retried idempotency keys are skipped, and batches are small: a
+                    // linear scan in that rare case beats building a set every time.
+                    if all || inserted.contains(&job.notification.notification_id) {
+                        (self.on_committed)(job.notification, job.span);
+                        let _ = job.done.send(Ok(()));
+                    } else {
+                        let _ = job.done.send(Err(CommitError::DuplicateKey));
+                    }
                 }
             }
             Err(error) => {

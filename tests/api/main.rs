@@ -5,6 +5,7 @@ mod cli;
 mod delivery;
 mod health;
 mod helpers;
+mod idempotency;
 mod metrics;
 mod notify;
 mod outbox;
