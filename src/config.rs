@@ -32,6 +32,10 @@ pub struct ServerSettings {
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
     pub body_limit_bytes: usize,
+    pub max_headers: usize,
+    pub max_header_bytes: usize,
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
 }
@@ -194,6 +198,8 @@ impl Settings {
             ),
             ("publisher.queue_capacity", self.publisher.queue_capacity),
             ("server.body_limit_bytes", self.server.body_limit_bytes),
+            ("server.max_headers", self.server.max_headers),
+            ("server.max_header_bytes", self.server.max_header_bytes),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -204,6 +210,12 @@ impl Settings {
             return Err(ConfigError::new(
                 "database.min_connections",
                 "must not exceed database.max_connections",
+            ));
+        }
+        if self.server.max_headers > 200 {
+            return Err(ConfigError::new(
+                "server.max_headers",
+                "must be at most 200",
             ));
         }
         if !(0.0..=1.0).contains(&self.telemetry.sample_ratio) {

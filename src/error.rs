@@ -35,6 +35,8 @@ pub enum ApiError {
     NotificationNotFound(uuid::Uuid),
     #[error("this Idempotency-Key was already used for a different notification")]
     IdempotencyKeyReused,
+    #[error("the request headers are too many or too large")]
+    HeadersTooLarge,
     #[error("the gateway is at capacity; retry shortly")]
     Overloaded,
     #[error("the database is unavailable; the notification was not accepted")]
@@ -52,6 +54,7 @@ impl ApiError {
             Self::MalformedJson(_) | Self::InvalidNotificationId(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::NotificationNotFound(_) => StatusCode::NOT_FOUND,
             Self::Overloaded | Self::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -65,6 +68,7 @@ impl ApiError {
             Self::MalformedJson(_) => "malformed-json",
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::PayloadTooLarge => "payload-too-large",
+            Self::HeadersTooLarge => "headers-too-large",
             Self::InvalidNotificationId(_) => "invalid-notification-id",
             Self::NotificationNotFound(_) => "notification-not-found",
             Self::IdempotencyKeyReused => "idempotency-key-reused",

@@ -16,10 +16,9 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     broker::{PublishJob, Publisher, Reply},
     config::Settings,
-    listener::CountingListener,
     metrics::Metrics,
     outbox::{Relay, spawn_recorder},
-    routes,
+    routes, server,
     state::AppState,
     store::{self, OnCommitted, Writer},
 };
@@ -43,11 +42,12 @@ pub enum StartupError {
 
 /// A built gateway: listening, with its background tasks running.
 pub struct Application {
-    listener: CountingListener,
+    listener: TcpListener,
     router: axum::Router,
     port: u16,
     stop: CancellationToken,
-    grace: Duration,
+    metrics: Metrics,
+    server: crate::config::ServerSettings,
     tasks: Tasks,
 }
 
@@ -143,11 +143,12 @@ impl Application {
             .map_err(|source| StartupError::Bind { addr, source })?
             .port();
         Ok(Self {
-            listener: CountingListener::new(tcp, metrics.http_open_connections.clone()),
+            listener: tcp,
             router,
             port,
             stop,
-            grace: settings.server.shutdown_grace,
+            metrics,
+            server: settings.server,
             tasks: Tasks {
                 stages: vec![
                     ("relay", relay_task),
@@ -175,12 +176,18 @@ impl Application {
     /// finish in-flight requests, commit what the writer holds, wait (bounded) for
     /// outstanding confirms, record their outcomes, close the pool.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let stop = self.stop.clone();
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await;
+        let grace = self.server.shutdown_grace;
+        server::serve(
+            self.listener,
+            self.router,
+            self.metrics.http_open_connections.clone(),
+            self.server.header_read_timeout,
+            grace,
+            self.stop.clone(),
+        )
+        .await;
         tracing::info!("stopped accepting requests; draining");
-        let deadline = tokio::time::Instant::now() + self.grace;
+        let deadline = tokio::time::Instant::now() + grace;
         let mut tasks = self.tasks;
         tasks.schema.abort();
         for (name, task) in &mut tasks.stages {
@@ -193,7 +200,7 @@ impl Application {
         }
         tasks.pool.close().await;
         tracing::info!("shutdown complete");
-        served
+        Ok(())
     }
 }
 

@@ -3,8 +3,10 @@
 //! that each request pays for one layer and every step sees the same span.
 
 mod correlation;
+mod limits;
 mod observe;
 mod problem;
 
 pub use correlation::{CorrelationId, correlation_id};
+pub use limits::{HeaderLimits, limit_headers};
 pub use observe::observe;

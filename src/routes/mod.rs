@@ -14,7 +14,11 @@ use axum::{
 };
 use tower_http::{limit::RequestBodyLimitLayer, timeout::TimeoutLayer};
 
-use crate::{config::ServerSettings, middleware::observe, state::AppState};
+use crate::{
+    config::ServerSettings,
+    middleware::{HeaderLimits, limit_headers, observe},
+    state::AppState,
+};
 
 /// The whole application router; `main` and the tests use the same one.
 pub fn router(state: AppState, settings: &ServerSettings) -> Router {
@@ -35,6 +39,13 @@ pub fn router(state: AppState, settings: &ServerSettings) -> Router {
         // responses (413, 503 timeout) as problems too.
         .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
         .layer(RequestBodyLimitLayer::new(settings.body_limit_bytes))
+        .layer(middleware::from_fn_with_state(
+            HeaderLimits {
+                max_headers: settings.max_headers,
+                max_header_bytes: settings.max_header_bytes,
+            },
+            limit_headers,
+        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             settings.request_timeout,

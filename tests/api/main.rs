@@ -6,6 +6,7 @@ mod delivery;
 mod health;
 mod helpers;
 mod idempotency;
+mod limits;
 mod metrics;
 mod notify;
 mod outbox;
