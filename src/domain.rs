@@ -66,12 +66,27 @@ fn parse_label(field: &'static str, value: &str) -> Result<String, ValidationErr
 }
 
 /// The JSON body of `POST /api/v1/agents/{agent_id}/notify`, as received.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotifyRequest {
+    /// What kind of notification this is, e.g. `user_message`. Trimmed; 1-128 characters,
+    /// no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+    )]
     pub notification_type: String,
+    /// Who sent it. Same rules as `notification_type`.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+    )]
     pub source: String,
+    /// Free-form JSON object for the agent; `{}` when absent or null.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub payload: Option<serde_json::Value>,
 }
 
@@ -101,7 +116,7 @@ impl NewNotification {
 }
 
 /// Where a notification is on its way to the agent's queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryState {
     /// Committed, not yet confirmed by the broker.

@@ -123,7 +123,7 @@ impl IntoResponse for ApiError {
 pub struct LoggedError(pub std::sync::Arc<ApiError>);
 
 /// An RFC 9457 problem document.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     #[serde(rename = "type")]
     pub kind: String,
@@ -137,11 +137,12 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
     #[serde(skip)]
+    #[schema(ignore)]
     pub retry_after: Option<Duration>,
 }
 
 /// One invalid field of the request.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: &'static str,
     pub problem: &'static str,

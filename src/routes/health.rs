@@ -46,10 +46,17 @@ fn health_response(status: Status, body: Value) -> Response {
     response
 }
 
+/// Liveness: the process serves requests. Never touches a dependency.
+#[utoipa::path(get, path = "/health/live", tag = "health",
+    responses((status = 200, description = "Alive", body = Object, content_type = "application/health+json")))]
 pub async fn live() -> Response {
     health_response(Status::Pass, json!({ "status": Status::Pass }))
 }
 
+/// Readiness: Postgres answers and the schema is migrated.
+#[utoipa::path(get, path = "/health/ready", tag = "health", responses(
+    (status = 200, description = "Ready", body = Object, content_type = "application/health+json"),
+    (status = 503, description = "Not ready", body = Object, content_type = "application/health+json")))]
 pub async fn ready(State(state): State<AppState>) -> Response {
     let (status, _, output) = check_postgres(&state).await;
     let mut body = json!({ "status": status });
@@ -59,6 +66,10 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     health_response(status, body)
 }
 
+/// Every check with its latency, the outbox backlog, uptime and version.
+#[utoipa::path(get, path = "/health", tag = "health", responses(
+    (status = 200, description = "pass or warn", body = Object, content_type = "application/health+json"),
+    (status = 503, description = "fail", body = Object, content_type = "application/health+json")))]
 pub async fn detail(State(state): State<AppState>) -> Response {
     let ((db_status, db_latency, db_output), (mq_status, mq_latency, mq_output)) =
         tokio::join!(check_postgres(&state), check_rabbitmq(&state));

@@ -8,6 +8,10 @@ use axum::{
 
 use crate::metrics::{Metrics, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE};
 
+/// Prometheus metrics; OpenMetrics with exemplars when asked for.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses(
+    (status = 200, description = "Prometheus text 0.0.4, or OpenMetrics 1.0 when asked for",
+        content((String = "text/plain"), (String = "application/openmetrics-text")))))]
 pub async fn scrape(State(metrics): State<Metrics>, headers: HeaderMap) -> Response {
     let openmetrics = headers
         .get_all(header::ACCEPT)

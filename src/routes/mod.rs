@@ -4,6 +4,9 @@ mod health;
 mod metrics;
 mod notifications;
 mod notify;
+mod openapi;
+
+pub use openapi::ApiDoc;
 
 use axum::{
     Router,
@@ -32,6 +35,7 @@ pub fn router(state: AppState, settings: &ServerSettings) -> Router {
         .route("/health/ready", get(health::ready))
         .route("/health", get(health::detail))
         .route("/metrics", get(metrics::scrape))
+        .route("/api-docs/openapi.json", get(openapi::openapi_json))
         // No route: a 404 problem (rendered by `observe`), labelled `unmatched` in metrics.
         .fallback(|| async { StatusCode::NOT_FOUND })
         // Layers wrap from the inside out: the last one added runs first. `observe` is

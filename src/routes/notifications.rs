@@ -10,12 +10,14 @@ use uuid::Uuid;
 
 use crate::{domain::DeliveryState, error::ApiError, state::AppState, store::notifications};
 
-#[derive(Debug, Serialize)]
+/// A stored notification and its delivery state.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct NotificationView {
     pub notification_id: Uuid,
     pub agent_id: String,
     pub notification_type: String,
     pub source: String,
+    #[schema(value_type = Object)]
     pub payload: serde_json::Value,
     pub correlation_id: String,
     pub trace_id: String,
@@ -29,6 +31,19 @@ pub struct NotificationView {
     pub failed_at: Option<DateTime<Utc>>,
 }
 
+/// A notification's record and delivery state (`pending`, `published`, `failed`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/notifications/{notification_id}",
+    tag = "notifications",
+    params(("notification_id" = uuid::Uuid, Path, description = "The id from the 202 answer")),
+    responses(
+        (status = 200, body = NotificationView),
+        (status = 400, description = "Not a UUID", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such notification", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,

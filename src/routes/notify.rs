@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::{
     domain::{NewNotification, Notification, NotifyRequest, TraceStamp, ValidationError},
-    error::ApiError,
+    error::{ApiError, Problem},
     metrics::StageLabels,
     middleware::CorrelationId,
     state::AppState,
@@ -44,11 +44,13 @@ impl From<JsonRejection> for ApiError {
 }
 
 /// The 202 body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Accepted {
     pub notification_id: Uuid,
     pub trace_id: String,
     pub correlation_id: String,
+    /// Always `accepted`: committed, to be published at least once.
+    #[schema(value_type = String, example = "accepted")]
     pub status: &'static str,
 }
 
@@ -63,6 +65,29 @@ impl Accepted {
     }
 }
 
+/// Accept a notification for an agent: it is committed to Postgres before the 202, then
+/// published to `{agent_id}_queue` at least once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/agents/{agent_id}/notify",
+    tag = "notifications",
+    params(
+        ("agent_id" = String, Path, description = "1-64 of a-z, 0-9, '-', '_'", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body return the original answer", pattern = "^[A-Za-z0-9._:-]{1,128}$"),
+        ("X-Correlation-ID" = Option<String>, Header, description = "Kept when short and plain, else replaced"),
+        ("traceparent" = Option<String>, Header, description = "W3C Trace Context; invalid values start a new trace"),
+    ),
+    request_body = NotifyRequest,
+    responses(
+        (status = 202, description = "Committed; will be published", body = Accepted),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field or reused Idempotency-Key", body = Problem, content_type = "application/problem+json"),
+        (status = 431, description = "Headers too many or too large", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable or gateway overloaded; see Retry-After", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 pub async fn notify(
     State(state): State<AppState>,
     Path(agent_id): Path<String>,

@@ -66,3 +66,27 @@ async fn the_status_endpoint_answers_404_for_an_unknown_id_and_400_for_a_malform
     let problem: Value = malformed.json().await.unwrap();
     assert_eq!(problem["type"], "urn:vos:problem:invalid-notification-id");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_every_route() {
+    let app = TestApp::spawn().await;
+
+    let response = app.get("/api-docs/openapi.json").await.unwrap();
+
+    assert_eq!(response.status(), 200);
+    let document: Value = response.json().await.unwrap();
+    assert!(document["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/api/v1/agents/{agent_id}/notify",
+        "/api/v1/notifications/{notification_id}",
+        "/health/live",
+        "/health/ready",
+        "/health",
+        "/metrics",
+    ] {
+        assert!(document["paths"][path].is_object(), "{path} is documented");
+    }
+    let notify = &document["paths"]["/api/v1/agents/{agent_id}/notify"]["post"];
+    assert!(notify["responses"]["202"].is_object());
+    assert!(notify["responses"]["422"]["content"]["application/problem+json"].is_object());
+}
