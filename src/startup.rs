@@ -83,6 +83,7 @@ impl Application {
             settings.amqp.clone(),
             settings.publisher.queue_capacity,
             metrics.clone(),
+            settings.metrics.queue_poll_interval,
         );
         let (recorder, recorder_task) = spawn_recorder(
             pool.clone(),

@@ -7,6 +7,7 @@
 //! the task reconnects with jittered exponential backoff.
 
 pub mod message;
+mod queues;
 mod session;
 
 use std::sync::{
@@ -102,14 +103,18 @@ pub struct Publisher {
 impl Publisher {
     /// Starts the publisher task. It stops once every handle is dropped and the jobs and
     /// unconfirmed publishes are answered.
+    /// `poll_queues_every` is how often queue depth and consumer gauges are refreshed.
     pub fn spawn(
         settings: AmqpSettings,
         capacity: usize,
         metrics: Metrics,
+        poll_queues_every: std::time::Duration,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (jobs, rx) = mpsc::channel(capacity);
         let connected = Arc::new(AtomicBool::new(false));
-        let task = tokio::spawn(session::supervise(rx, settings, metrics, connected.clone()));
+        let supervisor =
+            session::supervise(rx, settings, metrics, connected.clone(), poll_queues_every);
+        let task = tokio::spawn(supervisor);
         (Self { jobs, connected }, task)
     }
 

@@ -1,7 +1,7 @@
 //! The publisher task: connect, publish with confirms, and reconnect after failures.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -12,14 +12,13 @@ use std::{
 use futures::{StreamExt, future::BoxFuture, stream::FuturesUnordered};
 use lapin::{
     Channel, Confirmation, Connection, ConnectionProperties,
-    options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions},
-    types::FieldTable,
+    options::{BasicPublishOptions, ConfirmSelectOptions},
 };
 use tokio::{sync::mpsc, time::timeout};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use super::{PublishJob, PublishResult, message};
+use super::{PublishJob, PublishResult, message, queues::Queues};
 use crate::{
     config::AmqpSettings,
     metrics::{FailureLabels, Metrics, TraceExemplar},
@@ -47,6 +46,7 @@ pub(super) async fn supervise(
     settings: AmqpSettings,
     metrics: Metrics,
     connected: Arc<AtomicBool>,
+    poll_queues_every: Duration,
 ) {
     let mut backoff = settings.reconnect_min;
     let mut ever_connected = false;
@@ -61,7 +61,9 @@ pub(super) async fn supervise(
                 connected.store(true, Ordering::Relaxed);
                 metrics.amqp_connected.set(1);
                 tracing::info!("connected to RabbitMQ");
-                let end = session.serve(&mut jobs, &settings, &metrics).await;
+                let end = session
+                    .serve(&mut jobs, &settings, &metrics, poll_queues_every)
+                    .await;
                 connected.store(false, Ordering::Relaxed);
                 metrics.amqp_connected.set(0);
                 match end {
@@ -101,9 +103,7 @@ struct Session {
     connection: Connection,
     /// Confirm-mode channel, used by this task alone (channels must not be shared for publishing).
     publish: Channel,
-    /// Separate channel for declares: a failed passive declare closes its channel.
-    declare: Channel,
-    declared: HashSet<String>,
+    queues: Queues,
     unconfirmed: HashMap<u64, (PublishJob, Instant)>,
     next_key: u64,
 }
@@ -116,12 +116,11 @@ impl Session {
         publish
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
-        let declare = connection.create_channel().await?;
+        let queues = Queues::open(&connection).await?;
         Ok(Self {
             connection,
             publish,
-            declare,
-            declared: HashSet::new(),
+            queues,
             unconfirmed: HashMap::new(),
             next_key: 0,
         })
@@ -132,9 +131,12 @@ impl Session {
         jobs: &mut mpsc::Receiver<PublishJob>,
         settings: &AmqpSettings,
         metrics: &Metrics,
+        poll_queues_every: Duration,
     ) -> End {
         let mut confirms: FuturesUnordered<ConfirmFuture> = FuturesUnordered::new();
         let mut events = self.connection.events_listener();
+        let mut poll = tokio::time::interval(poll_queues_every);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut closing = false;
         let end = loop {
             if closing && confirms.is_empty() {
@@ -155,6 +157,11 @@ impl Session {
                     },
                     None => closing = true,
                 },
+                _ = poll.tick(), if !closing => {
+                    if let Err(error) = self.queues.poll(&self.connection, metrics, settings.confirm_timeout).await {
+                        break End::Failed(format!("watching queues: {error}"));
+                    }
+                }
                 Some(event) = events.next() => {
                     // Channel-level (soft) errors are handled where they happen; anything
                     // else means the connection is gone.
@@ -186,7 +193,7 @@ impl Session {
     ) -> Result<ConfirmFuture, String> {
         let queue = job.notification.agent_id.queue_name();
         let deadline = settings.confirm_timeout;
-        if let Err(error) = self.ensure_queue(&queue, deadline).await {
+        if let Err(error) = self.queues.ensure(&self.connection, &queue, deadline).await {
             job.answer(PublishResult::Unavailable);
             return Err(format!("declaring {queue}: {error}"));
         }
@@ -244,8 +251,7 @@ impl Session {
             Ok(Ok(Confirmation::Ack(None))) => (PublishResult::Confirmed, None),
             Ok(Ok(Confirmation::Ack(Some(_)))) => {
                 // The queue is gone (deleted by someone): declare it again next time.
-                self.declared
-                    .remove(&job.notification.agent_id.queue_name());
+                self.queues.forget(&job.notification.agent_id.queue_name());
                 (PublishResult::Returned, None)
             }
             Ok(Ok(Confirmation::Nack(_))) => (PublishResult::Nacked, None),
@@ -263,52 +269,6 @@ impl Session {
         job.answer(outcome);
         failure.map_or(Ok(()), Err)
     }
-
-    /// Declares the agent's queue on first use: durable, with no arguments, which is what
-    /// agents built from the seed declare too. If the agent declared it with other arguments
-    /// (a quorum queue, a length limit), the broker answers PRECONDITION_FAILED and closes
-    /// the channel; then a passive declare confirms the queue exists and we use it as it is.
-    async fn ensure_queue(&mut self, queue: &str, deadline: Duration) -> Result<(), lapin::Error> {
-        if self.declared.contains(queue) {
-            return Ok(());
-        }
-        let durable = QueueDeclareOptions::durable();
-        let declared = timeout(
-            deadline,
-            self.declare
-                .queue_declare(queue.into(), durable, FieldTable::default()),
-        )
-        .await
-        .map_err(timed_out)?;
-        if let Err(error) = declared {
-            if !error.is_amqp_soft_error() {
-                return Err(error);
-            }
-            self.declare = timeout(deadline, self.connection.create_channel())
-                .await
-                .map_err(timed_out)??;
-            let passive = QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            };
-            timeout(
-                deadline,
-                self.declare
-                    .queue_declare(queue.into(), passive, FieldTable::default()),
-            )
-            .await
-            .map_err(timed_out)??;
-        }
-        self.declared.insert(queue.to_owned());
-        Ok(())
-    }
-}
-
-fn timed_out(_: tokio::time::error::Elapsed) -> lapin::Error {
-    lapin::Error::from(std::io::Error::new(
-        std::io::ErrorKind::TimedOut,
-        "broker did not answer in time",
-    ))
 }
 
 /// Metrics and span status for one settled publish.

@@ -137,3 +137,63 @@ async fn metrics_pass_promtool_check_metrics() {
         "promtool check metrics:\n{problems}"
     );
 }
+
+/// Polls `/metrics` until `line` appears (the queue gauges refresh on an interval).
+async fn wait_for_line(app: &TestApp, line: &str) -> bool {
+    for _ in 0..50 {
+        let (_, text) = scrape(app, None).await;
+        if text.lines().any(|l| l == line) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_depth_consumers_and_agent_availability_are_reported() {
+    // Arrange
+    let mut settings = crate::helpers::test_settings();
+    settings.metrics.queue_poll_interval = Duration::from_millis(200);
+    let app = TestApp::spawn_with(settings, true).await;
+    let broker = crate::helpers::Broker::connect().await;
+    let agent = app.agent();
+    let queue = format!("{agent}_queue");
+    let accepted: Value = app
+        .notify(&agent, &notification_body())
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.wait_published(
+        accepted["notification_id"].as_str().unwrap(),
+        Duration::from_secs(10),
+    )
+    .await;
+
+    // Act + Assert: one message waiting, nobody consuming, the agent is down.
+    assert!(wait_for_line(&app, &format!(r#"vos_queue_messages{{queue="{queue}"}} 1"#)).await);
+    assert!(wait_for_line(&app, &format!(r#"vos_agent_up{{agent_id="{agent}"}} 0"#)).await);
+
+    // Act: the agent starts consuming.
+    let _consumer = broker
+        .channel()
+        .basic_consume(
+            queue.as_str().into(),
+            "agent".into(),
+            Default::default(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+
+    // Assert
+    assert!(
+        wait_for_line(
+            &app,
+            &format!(r#"vos_queue_consumers{{queue="{queue}"}} 1"#)
+        )
+        .await
+    );
+    assert!(wait_for_line(&app, &format!(r#"vos_agent_up{{agent_id="{agent}"}} 1"#)).await);
+}
