@@ -214,4 +214,57 @@ mod tests {
         assert!(NewNotification::parse("a", request(Some(serde_json::json!([1])))).is_err());
         assert!(NewNotification::parse("a", request(Some(serde_json::json!("x")))).is_err());
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        fn json_value() -> impl Strategy<Value = serde_json::Value> {
+            let leaf = prop_oneof![
+                Just(serde_json::Value::Null),
+                any::<bool>().prop_map(serde_json::Value::from),
+                any::<i64>().prop_map(serde_json::Value::from),
+                ".*".prop_map(serde_json::Value::from),
+            ];
+            leaf.prop_recursive(3, 16, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                    prop::collection::hash_map(".*", inner, 0..4)
+                        .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn accepted_agent_ids_always_make_plain_queue_names(id in ".{0,80}") {
+                if let Ok(agent) = AgentId::parse(&id) {
+                    let queue = agent.queue_name();
+                    prop_assert!(queue.len() <= 70);
+                    prop_assert!(!queue.starts_with("amq."));
+                    prop_assert!(queue.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'));
+                }
+            }
+
+            #[test]
+            fn the_validator_never_panics_and_accepts_only_clean_labels(
+                agent in "[a-z0-9_-]{0,70}|.{0,10}",
+                notification_type in ".{0,200}",
+                source in ".{0,200}",
+                payload in prop::option::of(json_value()),
+            ) {
+                let request = NotifyRequest { notification_type, source, payload };
+                if let Ok(accepted) = NewNotification::parse(&agent, request) {
+                    for label in [&accepted.notification_type, &accepted.source] {
+                        prop_assert!(!label.is_empty());
+                        prop_assert!(label.chars().count() <= MAX_LABEL_CHARS);
+                        prop_assert!(!label.chars().any(char::is_control));
+                        prop_assert_eq!(label.trim(), label.as_str());
+                    }
+                    prop_assert!(accepted.payload.is_object());
+                }
+            }
+        }
+    }
 }
