@@ -228,7 +228,7 @@ impl Metrics {
         );
         let build = prometheus_client::metrics::info::Info::new(vec![
             ("version", env!("CARGO_PKG_VERSION")),
-            ("commit", option_env!("VOS_GIT_COMMIT").unwrap_or("unknown")),
+            ("commit", env!("VOS_GIT_COMMIT")),
         ]);
         r.register("vos_build", "Build of the running gateway", build);
         m.process.register(r);
