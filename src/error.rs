@@ -172,12 +172,19 @@ impl Problem {
             ),
             StatusCode::PAYLOAD_TOO_LARGE => ("payload-too-large", "the request body is too large"),
             StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long"),
-            StatusCode::SERVICE_UNAVAILABLE => {
-                ("unavailable", "the gateway cannot serve this request now")
-            }
+            // Our handlers attach their own problem to every 503; one without comes from the
+            // request deadline (`server.request_timeout`).
+            StatusCode::SERVICE_UNAVAILABLE => (
+                "request-timeout",
+                "the request did not finish within its deadline",
+            ),
             s if s.is_server_error() => ("internal-error", "an internal error occurred"),
             _ => ("bad-request", "the request was not understood"),
         };
-        Self::new(status, slug, detail)
+        let mut problem = Self::new(status, slug, detail);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            problem.retry_after = Some(Duration::from_secs(1));
+        }
+        problem
     }
 }

@@ -22,6 +22,13 @@ pub fn render(response: Response, correlation_id: &str, instance: &str) -> Respo
         None if is_json_document(&parts.headers) => return Response::from_parts(parts, body),
         None => Problem::for_status(status),
     };
+    if let Some(after) = problem.retry_after
+        && !parts.headers.contains_key(header::RETRY_AFTER)
+    {
+        parts
+            .headers
+            .insert(header::RETRY_AFTER, HeaderValue::from(after.as_secs()));
+    }
     problem.instance = Some(instance.to_owned());
     problem.correlation_id = Some(correlation_id.to_owned());
     let bytes = serde_json::to_vec(&problem).expect("a problem always serialises");
