@@ -8,7 +8,7 @@ use std::{
 
 use serde_json::Value;
 
-use crate::helpers::{amqp_url, closed_port, pg_base, services_lock};
+use crate::helpers::{amqp_url, closed_port, drop_database, pg_base, services_lock};
 
 fn gateway() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_vos-gateway"));
@@ -91,14 +91,7 @@ fn migrate_creates_the_database_and_runs_the_migrations() {
             .unwrap();
         assert!(versions >= 1);
         pool.close().await;
-        let admin = sqlx::PgPool::connect(&format!("{}/postgres", pg_base()))
-            .await
-            .unwrap();
-        let drop = format!("drop database \"{name}\" with (force)");
-        sqlx::query(sqlx::AssertSqlSafe(drop))
-            .execute(&admin)
-            .await
-            .unwrap();
+        drop_database(&name).await;
     });
 }
 
@@ -177,14 +170,7 @@ async fn the_binary_logs_json_with_trace_context_and_stops_cleanly_on_sigterm() 
     );
     assert!(lines.iter().any(|l| l["message"] == "shutdown complete"));
 
-    let admin = sqlx::PgPool::connect(&format!("{}/postgres", pg_base()))
-        .await
-        .unwrap();
-    let drop = format!("drop database \"{name}\" with (force)");
-    sqlx::query(sqlx::AssertSqlSafe(drop))
-        .execute(&admin)
-        .await
-        .unwrap();
+    drop_database(&name).await;
     let _ = crate::helpers::Broker::connect()
         .await
         .channel()

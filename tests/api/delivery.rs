@@ -8,7 +8,7 @@ use lapin::{
 };
 use serde_json::{Value, json};
 
-use crate::helpers::{Broker, TestApp, notification_body};
+use crate::helpers::{Broker, TestApp};
 
 fn header_str(headers: &FieldTable, key: &str) -> Option<String> {
     match headers.inner().get(key)? {
@@ -79,41 +79,12 @@ async fn the_published_message_matches_the_202_response() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_published_notification_is_marked_published() {
-    let app = TestApp::spawn().await;
-    let agent = app.agent();
-
-    let accepted: Value = app
-        .notify(&agent, &notification_body())
-        .await
-        .json()
-        .await
-        .unwrap();
-
-    app.wait_published(
-        accepted["notification_id"].as_str().unwrap(),
-        Duration::from_secs(10),
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_agent_queue_is_declared_durable_on_first_use() {
     let app = TestApp::spawn().await;
     let broker = Broker::connect().await;
     let agent = app.agent();
 
-    let accepted: Value = app
-        .notify(&agent, &notification_body())
-        .await
-        .json()
-        .await
-        .unwrap();
-    app.wait_published(
-        accepted["notification_id"].as_str().unwrap(),
-        Duration::from_secs(10),
-    )
-    .await;
+    app.accept_published(&agent).await;
 
     // A durable redeclare with the same (empty) arguments succeeds only if ours was durable.
     let queue = broker
@@ -148,12 +119,7 @@ async fn a_queue_the_agent_declared_with_its_own_arguments_is_used_as_it_is() {
         .unwrap();
 
     // Act
-    let accepted: Value = app
-        .notify(&agent, &notification_body())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let accepted = app.accept(&agent).await;
 
     // Assert: no clash, the message is in the agent's queue.
     app.wait_published(

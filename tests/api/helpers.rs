@@ -200,6 +200,24 @@ impl TestApp {
             .expect("notify request")
     }
 
+    /// Posts the standard notification, asserts 202, and returns the answer.
+    pub async fn accept(&self, agent: &str) -> Value {
+        let response = self.notify(agent, &notification_body()).await;
+        assert_eq!(response.status(), 202);
+        response.json().await.expect("202 body")
+    }
+
+    /// Like [`TestApp::accept`], then waits until the broker confirmed it.
+    pub async fn accept_published(&self, agent: &str) -> Value {
+        let accepted = self.accept(agent).await;
+        self.wait_published(
+            accepted["notification_id"].as_str().unwrap(),
+            Duration::from_secs(10),
+        )
+        .await;
+        accepted
+    }
+
     /// A notify request with arbitrary headers and a raw body.
     pub fn notify_request(&self, agent: &str) -> reqwest::RequestBuilder {
         self.http
@@ -275,6 +293,15 @@ impl Drop for TestApp {
             });
         })
         .join();
+    }
+}
+
+/// Drops a test database, closing whatever still uses it.
+pub async fn drop_database(name: &str) {
+    if let Ok(admin) = sqlx::PgPool::connect(&format!("{}/postgres", pg_base())).await {
+        let sql = format!("drop database if exists \"{name}\" with (force)");
+        let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&admin).await;
+        admin.close().await;
     }
 }
 

@@ -25,17 +25,7 @@ async fn metrics_label_requests_by_route_template_and_count_deliveries() {
     // Arrange
     let app = TestApp::spawn().await;
     let agent = app.agent();
-    let accepted: Value = app
-        .notify(&agent, &notification_body())
-        .await
-        .json()
-        .await
-        .unwrap();
-    app.wait_published(
-        accepted["notification_id"].as_str().unwrap(),
-        Duration::from_secs(10),
-    )
-    .await;
+    app.accept_published(&agent).await;
     app.get("/no/such/route").await.unwrap();
 
     // Act
@@ -159,17 +149,7 @@ async fn queue_depth_consumers_and_agent_availability_are_reported() {
     let broker = crate::helpers::Broker::connect().await;
     let agent = app.agent();
     let queue = format!("{agent}_queue");
-    let accepted: Value = app
-        .notify(&agent, &notification_body())
-        .await
-        .json()
-        .await
-        .unwrap();
-    app.wait_published(
-        accepted["notification_id"].as_str().unwrap(),
-        Duration::from_secs(10),
-    )
-    .await;
+    app.accept_published(&agent).await;
 
     // Act + Assert: one message waiting, nobody consuming, the agent is down.
     assert!(wait_for_line(&app, &format!(r#"vos_queue_messages{{queue="{queue}"}} 1"#)).await);

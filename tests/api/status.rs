@@ -4,19 +4,14 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::{TestApp, notification_body};
+use crate::helpers::TestApp;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_status_endpoint_shows_the_record_and_its_delivery_state() {
     // Arrange
     let app = TestApp::spawn().await;
     let agent = app.agent();
-    let accepted: Value = app
-        .notify(&agent, &notification_body())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let accepted = app.accept(&agent).await;
     let id = accepted["notification_id"].as_str().unwrap();
     app.wait_published(id, Duration::from_secs(10)).await;
 
