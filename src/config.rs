@@ -117,6 +117,7 @@ pub struct TelemetrySettings {
     pub log_format: LogFormat,
     pub log_level: String,
     pub otlp_endpoint: String,
+    pub otlp_traces_endpoint: String,
     pub otlp_protocol: OtlpProtocol,
     pub sample_ratio: f64,
 }
@@ -230,6 +231,22 @@ impl Settings {
                 "batch_size and max_attempts must be at least 1",
             ));
         }
+        // No TLS is built into the exporters: a https endpoint would fail on every export.
+        for (key, url) in [
+            ("telemetry.otlp_endpoint", &self.telemetry.otlp_endpoint),
+            (
+                "telemetry.otlp_traces_endpoint",
+                &self.telemetry.otlp_traces_endpoint,
+            ),
+        ] {
+            let url = url.trim();
+            if !url.is_empty() && !url.starts_with("http://") {
+                return Err(ConfigError::new(
+                    key,
+                    "must start with http:// (TLS is not built in; export through a local collector)",
+                ));
+            }
+        }
         for (key, url, schemes) in [
             (
                 "database.url",
@@ -261,7 +278,18 @@ fn standard_variables() -> Serialized<serde_json::Value> {
     set("database", "url", "DATABASE_URL");
     set("amqp", "url", "AMQP_URL");
     set("telemetry", "otlp_endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT");
+    set(
+        "telemetry",
+        "otlp_traces_endpoint",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    );
+    // The signal-specific variable wins over the generic one, as the OTel spec says.
     set("telemetry", "otlp_protocol", "OTEL_EXPORTER_OTLP_PROTOCOL");
+    set(
+        "telemetry",
+        "otlp_protocol",
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    );
     set("telemetry", "service_name", "OTEL_SERVICE_NAME");
     set("telemetry", "log_level", "RUST_LOG");
     Serialized::defaults(serde_json::Value::Object(map))

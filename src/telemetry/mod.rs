@@ -7,10 +7,10 @@
 mod json_log;
 mod spans;
 
-use std::time::Duration;
+use std::{io::IsTerminal, time::Duration};
 
 use opentelemetry::{KeyValue, trace::TracerProvider as _};
-use opentelemetry_otlp::{WithExportConfig, WithHttpConfig as _};
+use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::{
     Resource,
     trace::{Sampler, SdkTracerProvider},
@@ -45,8 +45,11 @@ impl TelemetryGuard {
 pub enum TelemetryError {
     #[error("invalid configuration: `telemetry.log_level`: {0}")]
     Filter(#[from] tracing_subscriber::filter::ParseError),
-    #[error("invalid configuration: `telemetry.otlp_endpoint`: {0}")]
-    Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
+    #[error("invalid configuration: `{key}`: {source}")]
+    Exporter {
+        key: &'static str,
+        source: opentelemetry_otlp::ExporterBuildError,
+    },
     #[error("a global tracing subscriber is already installed")]
     AlreadyInstalled(#[from] tracing::subscriber::SetGlobalDefaultError),
 }
@@ -70,12 +73,19 @@ where
         LogFormat::Json => JsonLogLayer::new(writer).with_filter(filter).boxed(),
         LogFormat::Pretty => tracing_subscriber::fmt::layer()
             .with_writer(writer)
+            .with_ansi(colours())
             .with_filter(filter)
             .boxed(),
     };
     let subscriber = Registry::default().with(otel).with(logs);
     tracing::subscriber::set_global_default(subscriber)?;
     Ok(TelemetryGuard { provider })
+}
+
+/// Colours in pretty logs only on a terminal, and never with `NO_COLOR` set: logs that are
+/// piped or collected stay plain text.
+fn colours() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 fn tracer_provider(settings: &TelemetrySettings) -> Result<SdkTracerProvider, TelemetryError> {
@@ -92,25 +102,43 @@ fn tracer_provider(settings: &TelemetrySettings) -> Result<SdkTracerProvider, Te
     let builder = SdkTracerProvider::builder()
         .with_sampler(sampler)
         .with_resource(resource);
-    let endpoint = settings.otlp_endpoint.trim();
-    if endpoint.is_empty() {
+    let Some((key, endpoint)) = export_endpoint(settings) else {
         return Ok(builder.build());
-    }
+    };
     let exporter = match settings.otlp_protocol {
         OtlpProtocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
             .with_tonic()
             .with_endpoint(endpoint)
             .with_timeout(EXPORT_TIMEOUT)
-            .build()?,
+            .build(),
+        // The protocol is set explicitly: left unset, the exporter would read
+        // `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` itself and could contradict our settings.
         OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
             .with_http()
-            .with_endpoint(http_traces_endpoint(endpoint))
+            .with_protocol(Protocol::HttpBinary)
+            .with_endpoint(endpoint)
             .with_timeout(EXPORT_TIMEOUT)
-            .with_headers(Default::default())
-            .build()?,
-    };
+            .build(),
+    }
+    .map_err(|source| TelemetryError::Exporter { key, source })?;
     // The batch processor exports from its own thread; a span end never waits on the network.
     Ok(builder.with_batch_exporter(exporter).build())
+}
+
+/// Where traces go, and the key that said so; `None` when export is off. As in the OTel spec,
+/// the traces endpoint is used as it is and wins; the base endpoint gets `/v1/traces` over HTTP.
+fn export_endpoint(settings: &TelemetrySettings) -> Option<(&'static str, String)> {
+    let traces = settings.otlp_traces_endpoint.trim();
+    let base = settings.otlp_endpoint.trim();
+    if !traces.is_empty() {
+        Some(("telemetry.otlp_traces_endpoint", traces.to_owned()))
+    } else if base.is_empty() {
+        None
+    } else if settings.otlp_protocol == OtlpProtocol::HttpProtobuf {
+        Some(("telemetry.otlp_endpoint", http_traces_endpoint(base)))
+    } else {
+        Some(("telemetry.otlp_endpoint", base.to_owned()))
+    }
 }
 
 /// `OTEL_EXPORTER_OTLP_ENDPOINT` is a base URL; the HTTP exporter wants the traces path.
@@ -119,5 +147,74 @@ fn http_traces_endpoint(base: &str) -> String {
         base.to_owned()
     } else {
         format!("{}/v1/traces", base.trim_end_matches('/'))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn telemetry(base: &str, traces: &str, protocol: OtlpProtocol) -> TelemetrySettings {
+        TelemetrySettings {
+            service_name: "vos-gateway".into(),
+            environment: "test".into(),
+            log_format: LogFormat::Json,
+            log_level: "info".into(),
+            otlp_endpoint: base.into(),
+            otlp_traces_endpoint: traces.into(),
+            otlp_protocol: protocol,
+            sample_ratio: 1.0,
+        }
+    }
+
+    #[test]
+    fn no_endpoint_means_no_export() {
+        assert_eq!(
+            export_endpoint(&telemetry(" ", "", OtlpProtocol::Grpc)),
+            None
+        );
+    }
+
+    #[test]
+    fn the_base_endpoint_gets_the_traces_path_over_http_only() {
+        let grpc = telemetry("http://collector:4317", "", OtlpProtocol::Grpc);
+        let http = telemetry("http://collector:4318/", "", OtlpProtocol::HttpProtobuf);
+        let prefixed = telemetry("http://proxy/otlp", "", OtlpProtocol::HttpProtobuf);
+
+        assert_eq!(
+            export_endpoint(&grpc),
+            Some(("telemetry.otlp_endpoint", "http://collector:4317".into()))
+        );
+        assert_eq!(
+            export_endpoint(&http),
+            Some((
+                "telemetry.otlp_endpoint",
+                "http://collector:4318/v1/traces".into()
+            ))
+        );
+        assert_eq!(
+            export_endpoint(&prefixed),
+            Some((
+                "telemetry.otlp_endpoint",
+                "http://proxy/otlp/v1/traces".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn the_traces_endpoint_is_used_as_it_is_and_wins() {
+        let settings = telemetry(
+            "http://collector:4318",
+            "http://other:4318/custom",
+            OtlpProtocol::HttpProtobuf,
+        );
+
+        assert_eq!(
+            export_endpoint(&settings),
+            Some((
+                "telemetry.otlp_traces_endpoint",
+                "http://other:4318/custom".into()
+            ))
+        );
     }
 }

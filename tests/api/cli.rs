@@ -48,6 +48,16 @@ fn invalid_configuration_exits_2_with_one_line_naming_the_key() {
             "telemetry.sample_ratio",
         ),
         ("VOS__RELAY__INTERVAL", "soon", "relay.interval"),
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "https://collector:4317",
+            "telemetry.otlp_endpoint",
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            "http/json",
+            "telemetry.otlp_protocol",
+        ),
     ] {
         let output = gateway().env(key, value).output().unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);

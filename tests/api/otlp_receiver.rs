@@ -1,0 +1,247 @@
+//! An OTLP trace receiver inside the test process, built on the `opentelemetry-proto` types:
+//! gRPC (a tonic `TraceService`) or HTTP/protobuf (a protobuf `ExportTraceServiceRequest`
+//! POSTed to any path, normally `/v1/traces`). It keeps every span it is sent, with its
+//! resource, so tests can check what the gateway binary exported.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    body::Bytes,
+    http::{HeaderMap, StatusCode, Uri, header},
+    response::{IntoResponse, Response},
+};
+use opentelemetry_proto::tonic::{
+    collector::trace::v1::{
+        ExportTraceServiceRequest, ExportTraceServiceResponse,
+        trace_service_server::{TraceService, TraceServiceServer},
+    },
+    common::v1::{AnyValue, KeyValue, any_value::Value},
+    trace::v1::Span,
+};
+use prost::Message as _;
+use tokio::{net::TcpListener, task::JoinHandle};
+
+/// One exported span and the resource it was sent with.
+#[derive(Debug, Clone)]
+pub struct ReceivedSpan {
+    pub span: Span,
+    pub resource: Vec<KeyValue>,
+}
+
+impl ReceivedSpan {
+    pub fn trace_id(&self) -> String {
+        hex(&self.span.trace_id)
+    }
+
+    pub fn span_id(&self) -> String {
+        hex(&self.span.span_id)
+    }
+
+    pub fn parent_span_id(&self) -> String {
+        hex(&self.span.parent_span_id)
+    }
+
+    /// A resource attribute, rendered as text.
+    pub fn resource_attribute(&self, key: &str) -> Option<String> {
+        lookup(&self.resource, key)
+    }
+}
+
+/// What the HTTP receiver saw of each export request.
+#[derive(Debug, Clone)]
+pub struct HttpExport {
+    pub path: String,
+    pub content_type: Option<String>,
+}
+
+#[derive(Default)]
+struct Received {
+    spans: Mutex<Vec<ReceivedSpan>>,
+    http_exports: Mutex<Vec<HttpExport>>,
+}
+
+impl Received {
+    fn store(&self, request: ExportTraceServiceRequest) {
+        let mut spans = self.spans.lock().unwrap();
+        for resource_spans in request.resource_spans {
+            let resource = resource_spans
+                .resource
+                .map(|resource| resource.attributes)
+                .unwrap_or_default();
+            for scope_spans in resource_spans.scope_spans {
+                spans.extend(scope_spans.spans.into_iter().map(|span| ReceivedSpan {
+                    span,
+                    resource: resource.clone(),
+                }));
+            }
+        }
+    }
+}
+
+/// A running receiver; it stops when dropped.
+pub struct OtlpReceiver {
+    /// What `OTEL_EXPORTER_OTLP_ENDPOINT` should be set to (a base URL, no path).
+    pub endpoint: String,
+    received: Arc<Received>,
+    server: JoinHandle<()>,
+}
+
+impl OtlpReceiver {
+    /// A gRPC receiver: the collector's `TraceService/Export`.
+    pub async fn grpc() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let received = Arc::new(Received::default());
+        let service = TraceServiceServer::new(GrpcService(received.clone()));
+        let server = tokio::spawn(async move {
+            let _ = tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+                .await;
+        });
+        Self {
+            endpoint,
+            received,
+            server,
+        }
+    }
+
+    /// An HTTP receiver: `POST` with an `application/x-protobuf` body, on any path (the path
+    /// is recorded, so tests can check which URL the exporter used).
+    pub async fn http() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let received = Arc::new(Received::default());
+        let state = received.clone();
+        let router = axum::Router::new().route(
+            "/{*path}",
+            axum::routing::post(move |uri: Uri, headers: HeaderMap, body: Bytes| {
+                let received = state.clone();
+                async move { http_export(&received, &uri, &headers, body) }
+            }),
+        );
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Self {
+            endpoint,
+            received,
+            server,
+        }
+    }
+
+    /// Every span received so far.
+    pub fn spans(&self) -> Vec<ReceivedSpan> {
+        self.received.spans.lock().unwrap().clone()
+    }
+
+    /// The spans of one trace received so far.
+    pub fn trace(&self, trace_id: &str) -> Vec<ReceivedSpan> {
+        self.spans()
+            .into_iter()
+            .filter(|span| span.trace_id() == trace_id)
+            .collect()
+    }
+
+    /// Waits (at most `within`) until `count` spans of the trace have arrived; returns them.
+    pub async fn wait_for_trace(
+        &self,
+        trace_id: &str,
+        count: usize,
+        within: Duration,
+    ) -> Vec<ReceivedSpan> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let spans = self.trace(trace_id);
+            if spans.len() >= count || tokio::time::Instant::now() >= deadline {
+                return spans;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The HTTP export requests received so far (empty for the gRPC receiver).
+    pub fn http_exports(&self) -> Vec<HttpExport> {
+        self.received.http_exports.lock().unwrap().clone()
+    }
+}
+
+impl Drop for OtlpReceiver {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+struct GrpcService(Arc<Received>);
+
+#[tonic::async_trait]
+impl TraceService for GrpcService {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.0.store(request.into_inner());
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+fn http_export(received: &Received, uri: &Uri, headers: &HeaderMap, body: Bytes) -> Response {
+    received.http_exports.lock().unwrap().push(HttpExport {
+        path: uri.path().to_owned(),
+        content_type: headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned),
+    });
+    match ExportTraceServiceRequest::decode(body) {
+        Ok(request) => {
+            received.store(request);
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/x-protobuf")],
+                ExportTraceServiceResponse::default().encode_to_vec(),
+            )
+                .into_response()
+        }
+        Err(_) => (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "text/plain")],
+            b"not an ExportTraceServiceRequest".to_vec(),
+        )
+            .into_response(),
+    }
+}
+
+fn lookup(attributes: &[KeyValue], key: &str) -> Option<String> {
+    attributes
+        .iter()
+        .find(|attribute| attribute.key == key)
+        .and_then(|attribute| attribute.value.as_ref())
+        .and_then(render)
+}
+
+fn render(value: &AnyValue) -> Option<String> {
+    Some(match value.value.as_ref()? {
+        Value::StringValue(text) => text.clone(),
+        Value::BoolValue(flag) => flag.to_string(),
+        Value::IntValue(number) => number.to_string(),
+        Value::DoubleValue(number) => number.to_string(),
+        other => format!("{other:?}"),
+    })
+}
+
+/// Attributes as a map, for readable assertion messages.
+pub fn attributes(attributes: &[KeyValue]) -> HashMap<String, String> {
+    attributes
+        .iter()
+        .filter_map(|attribute| Some((attribute.key.clone(), render(attribute.value.as_ref()?)?)))
+        .collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
