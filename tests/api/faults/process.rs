@@ -123,6 +123,10 @@ impl Drop for Gateway {
             let _ = child.kill();
             let _ = child.wait();
         }
+        // The log is kept only when the test failed.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }
 
