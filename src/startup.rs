@@ -122,6 +122,7 @@ impl Application {
             metrics: metrics.clone(),
             settings: settings.relay.clone(),
             confirm_timeout: settings.amqp.confirm_timeout,
+            db_deadline: settings.database.acquire_timeout + settings.database.statement_timeout,
         };
         let relay_task = tokio::spawn(relay.run(stop.clone()));
 

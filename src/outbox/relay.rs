@@ -25,6 +25,10 @@ pub struct Relay {
     pub settings: RelaySettings,
     /// Deadline for one publish to be confirmed; a pass waits at most a little longer.
     pub confirm_timeout: Duration,
+    /// Deadline for each database step of a pass (begin, claim, settle, commit). Postgres's
+    /// `statement_timeout` cannot help on a half-open connection (the server never sees the
+    /// statement), and without this a pass would wait for ever with its rows locked.
+    pub db_deadline: Duration,
 }
 
 impl Relay {
@@ -107,12 +111,29 @@ impl Relay {
         reachable
     }
 
+    /// Runs one database step within `db_deadline`.
+    async fn bounded<T>(
+        &self,
+        step: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(self.db_deadline, step)
+            .await
+            .map_err(|_| StoreError::Timeout(self.db_deadline))?
+    }
+
     /// Claims a batch, publishes it, and settles every row before releasing the claim.
+    /// A step that misses its deadline abandons the pass: the transaction is dropped (the
+    /// pool closes its connection), the rows stay pending, and a later pass takes them.
     async fn pass(&self) -> Result<usize, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let claimed = notifications::claim_pending(&mut tx, self.settings.batch_size).await?;
+        let mut tx = self.bounded(async { Ok(self.pool.begin().await?) }).await?;
+        let claimed = self
+            .bounded(notifications::claim_pending(
+                &mut tx,
+                self.settings.batch_size,
+            ))
+            .await?;
         if claimed.is_empty() {
-            tx.commit().await?;
+            self.bounded(async { Ok(tx.commit().await?) }).await?;
             return Ok(0);
         }
         let count = claimed.len();
@@ -161,25 +182,32 @@ impl Relay {
         for (result, ids) in &by_result {
             match result {
                 PublishResult::Confirmed => {
-                    notifications::mark_published(&mut *tx, ids).await?;
+                    self.bounded(notifications::mark_published(&mut *tx, ids))
+                        .await?;
                     self.metrics.relay_republished.inc_by(ids.len() as u64);
                 }
                 PublishResult::Nacked | PublishResult::Returned => {
-                    let failed = notifications::record_rejections(
-                        &mut *tx,
-                        ids,
-                        result.reason(),
-                        self.settings.max_attempts,
-                    )
-                    .await?;
+                    let failed = self
+                        .bounded(notifications::record_rejections(
+                            &mut *tx,
+                            ids,
+                            result.reason(),
+                            self.settings.max_attempts,
+                        ))
+                        .await?;
                     count_failed(&self.metrics, &failed);
                 }
                 PublishResult::TimedOut | PublishResult::Unavailable => {
-                    notifications::postpone(&mut *tx, ids, self.settings.interval).await?;
+                    self.bounded(notifications::postpone(
+                        &mut *tx,
+                        ids,
+                        self.settings.interval,
+                    ))
+                    .await?;
                 }
             }
         }
-        tx.commit().await?;
+        self.bounded(async { Ok(tx.commit().await?) }).await?;
         Ok(count)
     }
 }

@@ -6,7 +6,7 @@ mod writer;
 use std::{str::FromStr, time::Duration};
 
 use sqlx::{
-    ConnectOptions, Postgres,
+    ConnectOptions, Connection, Postgres,
     migrate::{MigrateDatabase, Migrator},
     postgres::{PgConnectOptions, PgPool, PgPoolOptions},
 };
@@ -76,10 +76,30 @@ fn connect_options(settings: &DatabaseSettings) -> Result<PgConnectOptions, sqlx
 
 /// A lazy pool: the gateway starts (and answers health probes) while Postgres is down.
 pub fn pool(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
+    let release_deadline = settings.acquire_timeout;
     Ok(PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .min_connections(settings.min_connections)
         .acquire_timeout(settings.acquire_timeout)
+        // A connection comes back to the pool after its query was abandoned at a deadline,
+        // perhaps on a half-open link. sqlx pings every returned connection without a
+        // deadline: on a silent link that ping waits for ever and the connection counts as
+        // in use for good; a few outages exhaust the pool and every request answers 503.
+        // Ping it here within a deadline first; one that does not answer is closed hard.
+        // (sqlx still pings once more after this; only a link that goes silent between the
+        // two pings can keep a connection, until the kernel gives up on the socket.)
+        .after_release(move |connection, _| {
+            Box::pin(async move {
+                match tokio::time::timeout(release_deadline, connection.ping()).await {
+                    Ok(Ok(())) => Ok(true),
+                    Ok(Err(error)) => Err(error),
+                    Err(_) => Err(sqlx::Error::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "no answer to a ping on release",
+                    ))),
+                }
+            })
+        })
         // Recycle connections so that a failover or restart is picked up without a restart here.
         .idle_timeout(Duration::from_secs(600))
         .max_lifetime(Duration::from_secs(1800))

@@ -3,6 +3,7 @@
 
 mod cli;
 mod delivery;
+mod faults;
 mod health;
 mod helpers;
 mod idempotency;

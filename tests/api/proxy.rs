@@ -1,5 +1,5 @@
-//! A TCP proxy the tests can cut and restore, to take Postgres or RabbitMQ away from one
-//! gateway without stopping the shared service.
+//! A TCP proxy the tests can cut, stall and restore, to take Postgres or RabbitMQ away from
+//! one gateway without stopping the shared service.
 
 use std::{
     net::SocketAddr,
@@ -10,13 +10,17 @@ use std::{
 };
 
 use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
+    sync::watch,
     task::AbortHandle,
 };
 
 pub struct Proxy {
     pub addr: SocketAddr,
     open: Arc<AtomicBool>,
+    /// Whether bytes flow; links made from now on follow this sender.
+    flow: Arc<Mutex<watch::Sender<bool>>>,
     links: Arc<Mutex<Vec<AbortHandle>>>,
     accept: AbortHandle,
 }
@@ -26,21 +30,27 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let open = Arc::new(AtomicBool::new(true));
+        let flow = Arc::new(Mutex::new(watch::channel(true).0));
         let links: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
         let upstream = upstream.to_owned();
         let accept = tokio::spawn({
-            let (open, links) = (open.clone(), links.clone());
+            let (open, flow, links) = (open.clone(), flow.clone(), links.clone());
             async move {
-                while let Ok((mut inbound, _)) = listener.accept().await {
+                while let Ok((inbound, _)) = listener.accept().await {
                     if !open.load(Ordering::SeqCst) {
                         drop(inbound); // refused: closed at once
                         continue;
                     }
                     let upstream = upstream.clone();
+                    let flowing = flow.lock().unwrap().subscribe();
                     let link = tokio::spawn(async move {
-                        if let Ok(mut outbound) = TcpStream::connect(upstream).await {
-                            let _ =
-                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        if let Ok(outbound) = TcpStream::connect(upstream).await {
+                            let (from_client, to_client) = inbound.into_split();
+                            let (from_server, to_server) = outbound.into_split();
+                            tokio::select! {
+                                _ = pump(from_client, to_server, flowing.clone()) => {}
+                                _ = pump(from_server, to_client, flowing) => {}
+                            }
                         }
                     });
                     links.lock().unwrap().push(link.abort_handle());
@@ -51,6 +61,7 @@ impl Proxy {
         Self {
             addr,
             open,
+            flow,
             links,
             accept,
         }
@@ -64,8 +75,42 @@ impl Proxy {
         }
     }
 
+    /// Keeps every connection, old and new, open but silent: a black hole.
+    pub fn stall(&self) {
+        self.flow.lock().unwrap().send_replace(false);
+    }
+
+    /// Opens the proxy again; stalled connections resume.
     pub fn restore(&self) {
         self.open.store(true, Ordering::SeqCst);
+        self.flow.lock().unwrap().send_replace(true);
+    }
+
+    /// New connections work again, but those made so far stay stalled for good: half-open
+    /// connections, as after a failover behind a firewall that silently dropped them.
+    pub fn restore_new_only(&self) {
+        self.open.store(true, Ordering::SeqCst);
+        *self.flow.lock().unwrap() = watch::channel(true).0;
+    }
+}
+
+/// Copies one direction, holding the bytes while the link is stalled.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut flowing: watch::Receiver<bool>,
+) {
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let read = from.read(&mut buffer).await.unwrap_or(0);
+        // Bytes, and the end of the stream too, wait while the link is stalled; a dropped
+        // sender (superseded by `restore_new_only`) means stalled for good.
+        if flowing.wait_for(|flowing| *flowing).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        if read == 0 || to.write_all(&buffer[..read]).await.is_err() {
+            return;
+        }
     }
 }
 

@@ -1,0 +1,129 @@
+//! Stopping the real RabbitMQ (`rabbitmqctl stop_app`) and, whatever happens to the test,
+//! starting it again. Only for a test that holds `services_lock(true)`.
+
+use std::{
+    io::{Read, Write},
+    net::{SocketAddr, TcpStream},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use lapin::{Connection, ConnectionProperties, options::QueueDeleteOptions};
+
+use crate::helpers::amqp_url;
+
+/// The broker, stopped. Dropping it (also while a failed test unwinds) starts the broker
+/// again and waits until it accepts AMQP connections, so no later test finds it down.
+pub struct StoppedBroker {
+    started: bool,
+}
+
+impl StoppedBroker {
+    pub async fn stop() -> Self {
+        // The guard exists before the command runs: even a half-done stop is undone.
+        let broker = Self { started: false };
+        tokio::task::spawn_blocking(|| rabbitmqctl("stop_app"))
+            .await
+            .unwrap()
+            .expect("RabbitMQ stops");
+        broker
+    }
+
+    /// `rabbitmqctl start_app`, then waits until the broker speaks AMQP.
+    pub async fn start(mut self) {
+        self.started = true;
+        let started = tokio::task::spawn_blocking(start_and_wait).await.unwrap();
+        started.expect("RabbitMQ starts again");
+    }
+}
+
+impl Drop for StoppedBroker {
+    fn drop(&mut self) {
+        // No panic here: this may run while a failed test unwinds.
+        if !self.started
+            && let Err(error) = start_and_wait()
+        {
+            eprintln!("could not start RabbitMQ again: {error}");
+        }
+    }
+}
+
+fn rabbitmqctl(command: &str) -> Result<(), String> {
+    let output = Command::new("rabbitmqctl")
+        .arg(command)
+        .output()
+        .map_err(|error| format!("rabbitmqctl {command}: {error}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "rabbitmqctl {command}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+fn start_and_wait() -> Result<(), String> {
+    rabbitmqctl("start_app")?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !speaks_amqp() {
+        if Instant::now() > deadline {
+            return Err("no AMQP connection accepted 60 s after start_app".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+/// Sends the AMQP 0-9-1 protocol header and expects a method frame (`connection.start`).
+fn speaks_amqp() -> bool {
+    let addr: SocketAddr = "127.0.0.1:5672".parse().unwrap();
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut frame_type = [0u8; 1];
+    stream.write_all(b"AMQP\x00\x00\x09\x01").is_ok()
+        && stream.read_exact(&mut frame_type).is_ok()
+        && frame_type[0] == 1
+}
+
+/// Deletes an agent queue when dropped (for tests that do not use `TestApp`).
+pub struct TestQueue {
+    pub agent: String,
+}
+
+impl TestQueue {
+    pub fn new() -> Self {
+        Self {
+            agent: format!("fault-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
+        }
+    }
+
+    pub fn name(&self) -> String {
+        format!("{}_queue", self.agent)
+    }
+}
+
+impl Drop for TestQueue {
+    fn drop(&mut self) {
+        let queue = self.name();
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                if let Ok(connection) =
+                    Connection::connect(&amqp_url(), ConnectionProperties::default()).await
+                    && let Ok(channel) = connection.create_channel().await
+                {
+                    let _ = channel
+                        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
