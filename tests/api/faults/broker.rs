@@ -1,0 +1,189 @@
+//! The broker stopped and started under load; a message returned because its queue vanished.
+
+use super::*;
+
+/// What `/health` and `/metrics` said at one moment of the broker outage.
+#[derive(Debug)]
+struct Probe {
+    at: Duration,
+    health_code: u16,
+    health_status: String,
+    connected: f64,
+    backlog: f64,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_broker_stopped_and_started_under_load_loses_nothing_and_the_supervisor_reconnects() {
+    // Arrange: this test stops the shared broker, so it runs alone (in every test process).
+    let _exclusive = tokio::task::spawn_blocking(|| services_lock(true))
+        .await
+        .unwrap();
+    let mut settings = test_settings();
+    settings.amqp.reconnect_max = Duration::from_secs(1);
+    let app = TestApp::spawn_unlocked(settings, true).await;
+    let agent = app.agent();
+    let connected = || async { metric_value(&scrape(&app).await, "vos_amqp_connected") };
+    wait_for(
+        "vos_amqp_connected",
+        1.0,
+        Duration::from_secs(10),
+        connected,
+    )
+    .await;
+    let reconnects_before = metric_value(&scrape(&app).await, "vos_amqp_reconnects_total");
+    let load = Load::start(Plan::new(vec![app.address.clone()], &agent));
+    load.wait_accepted(100, Duration::from_secs(10)).await;
+
+    // Act: stop the broker for 3 s while the client keeps posting, watching health and metrics.
+    let broker = StoppedBroker::stop().await;
+    let down = Instant::now();
+    let mut probes = Vec::new();
+    while down.elapsed() < Duration::from_secs(3) {
+        let health = app.get("/health").await.unwrap();
+        let health_code = health.status().as_u16();
+        let health: Value = health.json().await.unwrap();
+        let exposition = scrape(&app).await;
+        probes.push(Probe {
+            at: down.elapsed(),
+            health_code,
+            health_status: health["status"].as_str().unwrap_or_default().to_owned(),
+            connected: metric_value(&exposition, "vos_amqp_connected"),
+            backlog: metric_value(&exposition, "vos_outbox_backlog"),
+        });
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let restarting = Instant::now();
+    broker.start().await;
+    let reconnected_in = wait_for(
+        "vos_amqp_connected",
+        1.0,
+        Duration::from_secs(15),
+        connected,
+    )
+    .await;
+    load.wait_accepted(100, Duration::from_secs(10)).await;
+    let report = load.stop().await;
+    let drained_in = wait_drained(&app.db, Duration::from_secs(20)).await;
+    let exposition = scrape(&app).await;
+    let rows = stored_rows(&app.db).await;
+    let deliveries = consume(
+        &format!("{agent}_queue"),
+        &report.accepted_ids(),
+        Duration::from_secs(20),
+    )
+    .await;
+
+    // Assert
+    let ledger = Ledger::reconcile(&report, &rows, &deliveries);
+    ledger.print("broker stop_app/start_app");
+    let during_outage = report.within(down, restarting);
+    let reconnects = metric_value(&exposition, "vos_amqp_reconnects_total") - reconnects_before;
+    println!(
+        "  answers {:?}; during the outage {} requests, all 202: {}; backlog {} -> {}; \
+         reconnected {reconnected_in:?} after start_app ({reconnects} reconnect); drained in {drained_in:?}",
+        report.outcomes(),
+        during_outage.len(),
+        during_outage.iter().all(|a| a.is_accepted()),
+        probes.first().unwrap().backlog,
+        probes.last().unwrap().backlog,
+    );
+    assert!(
+        !during_outage.is_empty(),
+        "the client posted during the outage"
+    );
+    assert!(
+        during_outage.iter().all(|attempt| attempt.is_accepted()),
+        "notify answers 202 while the broker is down: {:?}",
+        report.outcomes()
+    );
+    for probe in &probes {
+        assert_eq!(
+            (probe.health_code, probe.health_status.as_str()),
+            (200, "warn"),
+            "{probe:?}"
+        );
+        if probe.at > Duration::from_millis(500) {
+            assert_eq!(probe.connected, 0.0, "vos_amqp_connected: {probe:?}");
+        }
+    }
+    assert!(
+        probes.last().unwrap().backlog > probes.first().unwrap().backlog,
+        "the backlog grows while the broker is down: {probes:?}"
+    );
+    assert!(reconnects >= 1.0, "vos_amqp_reconnects_total counts it");
+    assert_eq!(ledger.lost, 0, "{ledger}");
+    assert_eq!(ledger.stored, ledger.accepted, "{ledger}");
+    assert_eq!(ledger.unexpected, 0, "{ledger}");
+    assert!(
+        ledger.duplicated as f64 <= retry_publishes(&exposition),
+        "every duplicate comes from a retried publish: {ledger}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_returned_because_its_queue_vanished_is_a_failure_and_is_delivered_later() {
+    // Arrange: the agent's queue exists (declared on first use), then someone deletes it.
+    let app = TestApp::spawn().await;
+    let broker = Broker::connect().await;
+    let agent = app.agent();
+    let queue = format!("{agent}_queue");
+    let first: Value = app
+        .notify(&agent, &notification_body())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let first = first["notification_id"].as_str().unwrap().to_owned();
+    app.wait_published(&first, Duration::from_secs(10)).await;
+    broker
+        .channel()
+        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+        .await
+        .unwrap();
+
+    // Act: the next publish is unroutable (mandatory): acked, but returned.
+    let second: Value = app
+        .notify(&agent, &notification_body())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let second = second["notification_id"].as_str().unwrap().to_owned();
+    let returned =
+        || async { metric_value(&scrape(&app).await, "vos_notifications_returned_total") };
+    wait_for(
+        "vos_notifications_returned_total",
+        1.0,
+        Duration::from_secs(10),
+        returned,
+    )
+    .await;
+    // The recorder writes the rejection shortly after the metric counts it.
+    let mut row: (String, i32, Option<String>) = Default::default();
+    let started = Instant::now();
+    while row.1 == 0 && started.elapsed() < Duration::from_secs(10) {
+        row = sqlx::query_as(
+            "select status, attempts, last_error from notifications \
+             where notification_id = $1::uuid",
+        )
+        .bind(&second)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, attempts, last_error) = row;
+    // The relay publishes it again after its backoff, declaring the queue anew.
+    app.wait_published(&second, Duration::from_secs(15)).await;
+    let delivered = broker.next_message(&queue, Duration::from_secs(5)).await;
+
+    // Assert
+    assert_eq!(
+        (status.as_str(), attempts, last_error.as_deref()),
+        ("pending", 1, Some("returned")),
+        "a returned message is not a success"
+    );
+    let delivered: Value =
+        serde_json::from_slice(&delivered.expect("delivered after all").delivery.data).unwrap();
+    assert_eq!(delivered["notification_id"], second.as_str());
+}
