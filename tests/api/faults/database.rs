@@ -2,6 +2,42 @@
 
 use super::*;
 
+/// While Postgres is `state`, every notify is a 503 problem with Retry-After, every answer
+/// comes within the deadline (never a hang), and readiness is 503.
+fn assert_outage_answers(
+    during_outage: &[&Attempt],
+    slowest: Duration,
+    deadline: Duration,
+    ready_codes: &[u16],
+    state: &str,
+) {
+    assert!(
+        !during_outage.is_empty(),
+        "the client posted while Postgres was {state}"
+    );
+    for attempt in during_outage {
+        assert!(
+            matches!(
+                attempt.outcome,
+                Outcome::Refused {
+                    status: 503,
+                    problem_json: true,
+                    retry_after: true
+                }
+            ),
+            "503 problem+json with Retry-After while Postgres is {state}: {attempt:?}"
+        );
+    }
+    assert!(
+        slowest <= deadline + Duration::from_secs(1),
+        "every answer within the deadline: {slowest:?}"
+    );
+    assert!(
+        ready_codes.iter().all(|&code| code == 503),
+        "{ready_codes:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_cut_off_under_load_gives_quick_503s_never_a_202_and_service_resumes_by_itself() {
     // Arrange: Postgres behind a proxy the test can cut.
@@ -59,30 +95,12 @@ async fn postgres_cut_off_under_load_gives_quick_503s_never_a_202_and_service_re
         report.outcomes(),
         during_outage.len(),
     );
-    assert!(
-        !during_outage.is_empty(),
-        "the client posted during the outage"
-    );
-    for attempt in &during_outage {
-        assert!(
-            matches!(
-                attempt.outcome,
-                Outcome::Refused {
-                    status: 503,
-                    problem_json: true,
-                    retry_after: true
-                }
-            ),
-            "503 problem+json with Retry-After while Postgres is unreachable: {attempt:?}"
-        );
-    }
-    assert!(
-        slowest <= deadline + Duration::from_secs(1),
-        "answered within the deadline: {slowest:?}"
-    );
-    assert!(
-        ready_codes.iter().all(|&code| code == 503),
-        "{ready_codes:?}"
+    assert_outage_answers(
+        &during_outage,
+        slowest,
+        deadline,
+        &ready_codes,
+        "unreachable",
     );
     assert!(
         report.attempts.iter().all(|a| matches!(
@@ -165,31 +183,7 @@ async fn postgres_gone_silent_under_load_gives_503s_within_the_deadline_and_half
         report.outcomes(),
         during_outage.len(),
     );
-    assert!(
-        !during_outage.is_empty(),
-        "the client posted during the outage"
-    );
-    for attempt in &during_outage {
-        assert!(
-            matches!(
-                attempt.outcome,
-                Outcome::Refused {
-                    status: 503,
-                    problem_json: true,
-                    retry_after: true
-                }
-            ),
-            "503 problem+json with Retry-After while Postgres is silent: {attempt:?}"
-        );
-    }
-    assert!(
-        slowest <= deadline + Duration::from_secs(1),
-        "every answer within the deadline, never a hang: {slowest:?}"
-    );
-    assert!(
-        ready_codes.iter().all(|&code| code == 503),
-        "{ready_codes:?}"
-    );
+    assert_outage_answers(&during_outage, slowest, deadline, &ready_codes, "silent");
     assert_eq!(ledger.lost, 0, "no accepted-then-lost: {ledger}");
     assert_eq!(ledger.stored, ledger.accepted, "{ledger}");
     assert_eq!(ledger.unexpected, 0, "{ledger}");

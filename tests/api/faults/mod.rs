@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 use self::{
     ledger::{Ledger, consume, pending_rows, stored_rows, wait_drained},
-    load::{Load, Outcome, Plan},
+    load::{Attempt, Load, Outcome, Plan},
     process::{Gateway, TestDatabase, metric_labelled, metric_value},
     rabbit::{StoppedBroker, TestQueue},
 };
