@@ -1,14 +1,13 @@
 //! The binary itself: subcommands, configuration errors, JSON logs, graceful shutdown.
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Command, Stdio},
-    time::Duration,
-};
+use std::process::Command;
 
 use serde_json::Value;
 
-use crate::helpers::{amqp_url, closed_port, drop_database, pg_base, services_lock};
+use crate::{
+    helpers::{amqp_url, drop_database, pg_base, services_lock},
+    process::GatewayProcess,
+};
 
 fn gateway() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_vos-gateway"));
@@ -108,37 +107,13 @@ fn migrate_creates_the_database_and_runs_the_migrations() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_logs_json_with_trace_context_and_stops_cleanly_on_sigterm() {
     // Arrange: the real binary on a free port, its own database.
-    let _services = tokio::task::spawn_blocking(|| services_lock(false))
-        .await
-        .unwrap();
-    let port = closed_port();
-    let name = format!("vos_test_{}", uuid::Uuid::new_v4().simple());
-    let mut child = gateway()
-        .env("VOS__SERVER__ADDR", format!("127.0.0.1:{port}"))
-        .env("DATABASE_URL", format!("{}/{name}", pg_base()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..200 {
-        if let Ok(response) = http.get(format!("{base}/health/ready")).send().await
-            && response.status() == 200
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "the binary became ready");
+    let mut gateway_process = GatewayProcess::start(&[]).await;
+    let agent = gateway_process.agent();
 
-    // Act: one request carrying a canary in its body, then SIGTERM.
-    let agent = format!("test-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    // Act: one request carrying a canary in its body, a healthcheck, then SIGTERM.
     let body = serde_json::json!({ "notification_type": "t", "source": "s", "payload": { "secret": "PII-CANARY-7731" } });
-    let response = http
-        .post(format!("{base}/api/v1/agents/{agent}/notify"))
+    let response = gateway_process
+        .notify(&agent)
         .header("x-correlation-id", "log-check-1")
         .json(&body)
         .send()
@@ -146,26 +121,24 @@ async fn the_binary_logs_json_with_trace_context_and_stops_cleanly_on_sigterm() 
         .unwrap();
     assert_eq!(response.status(), 202);
     let accepted: Value = response.json().await.unwrap();
+    let ready_url = format!("{}/health/ready", gateway_process.base);
     let healthcheck = gateway()
-        .args(["healthcheck", "--url", &format!("{base}/health/ready")])
+        .args(["healthcheck", "--url", &ready_url])
         .status()
         .unwrap();
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = tokio::task::spawn_blocking(move || child.wait().map(|s| (s, child)))
-        .await
-        .unwrap()
-        .unwrap();
+    let exited = gateway_process.stop().await;
 
     // Assert: exit 0, and the log lines joined to the trace, without the body.
-    let (exit, mut child) = status;
     assert!(healthcheck.success());
-    assert!(exit.success(), "graceful shutdown exits 0: {exit:?}");
-    let lines: Vec<Value> = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .map(|line| serde_json::from_str(&line.unwrap()).expect("every stdout line is JSON"))
+    assert!(
+        exited.status.success(),
+        "graceful shutdown exits 0: {:?}",
+        exited.status
+    );
+    let lines: Vec<Value> = exited
+        .stdout
+        .iter()
+        .map(|line| serde_json::from_str(line).expect("every stdout line is JSON"))
         .collect();
     let completion = lines
         .iter()
@@ -179,11 +152,4 @@ async fn the_binary_logs_json_with_trace_context_and_stops_cleanly_on_sigterm() 
         "bodies never reach the logs"
     );
     assert!(lines.iter().any(|l| l["message"] == "shutdown complete"));
-
-    drop_database(&name).await;
-    let _ = crate::helpers::Broker::connect()
-        .await
-        .channel()
-        .queue_delete(format!("{agent}_queue").as_str().into(), Default::default())
-        .await;
 }

@@ -264,36 +264,39 @@ impl Drop for TestApp {
         let database = self
             .owns_database
             .then(|| self.settings.database.url.clone());
-        // Async cleanup from Drop: a short-lived runtime on its own thread.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                if let Ok(connection) =
-                    Connection::connect(&amqp_url(), ConnectionProperties::default()).await
-                    && let Ok(channel) = connection.create_channel().await
-                {
-                    for queue in queues {
-                        let _ = channel
-                            .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-                            .await;
-                    }
-                }
-                if let Some(url) = database {
-                    let name = url.rsplit('/').next().unwrap().to_owned();
-                    if let Ok(admin) =
-                        sqlx::PgPool::connect(&format!("{}/postgres", pg_base())).await
-                    {
-                        let sql = format!("drop database if exists \"{name}\" with (force)");
-                        let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&admin).await;
-                    }
-                }
-            });
-        })
-        .join();
+        clean_up_blocking(
+            queues,
+            database.map(|url| url.rsplit('/').next().unwrap().to_owned()),
+        );
     }
+}
+
+/// Deletes test queues and a test database from synchronous code (a `Drop`): async work on
+/// a short-lived runtime of its own thread.
+pub fn clean_up_blocking(queues: Vec<String>, database: Option<String>) {
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            if !queues.is_empty()
+                && let Ok(connection) =
+                    Connection::connect(&amqp_url(), ConnectionProperties::default()).await
+                && let Ok(channel) = connection.create_channel().await
+            {
+                for queue in queues {
+                    let _ = channel
+                        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                        .await;
+                }
+            }
+            if let Some(name) = database {
+                drop_database(&name).await;
+            }
+        });
+    })
+    .join();
 }
 
 /// Drops a test database, closing whatever still uses it.

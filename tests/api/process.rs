@@ -10,10 +10,9 @@ use std::{
     time::Duration,
 };
 
-use lapin::{Connection, ConnectionProperties, options::QueueDeleteOptions};
 use uuid::Uuid;
 
-use crate::helpers::{amqp_url, closed_port, pg_base, services_lock};
+use crate::helpers::{amqp_url, clean_up_blocking, closed_port, pg_base, services_lock};
 
 /// How long the binary may take to become ready (it creates and migrates its database).
 const READY_WITHIN: Duration = Duration::from_secs(30);
@@ -194,29 +193,6 @@ impl Drop for GatewayProcess {
         }
         let queues = std::mem::take(&mut self.queues);
         let database = self.database.clone();
-        // Async cleanup from Drop: a short-lived runtime on its own thread.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                if let Ok(connection) =
-                    Connection::connect(&amqp_url(), ConnectionProperties::default()).await
-                    && let Ok(channel) = connection.create_channel().await
-                {
-                    for queue in queues {
-                        let _ = channel
-                            .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-                            .await;
-                    }
-                }
-                if let Ok(admin) = sqlx::PgPool::connect(&format!("{}/postgres", pg_base())).await {
-                    let sql = format!("drop database if exists \"{database}\" with (force)");
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&admin).await;
-                }
-            });
-        })
-        .join();
+        clean_up_blocking(queues, Some(database));
     }
 }

@@ -10,7 +10,7 @@ use std::{
 
 use tokio::time::Instant;
 
-use crate::helpers::pg_base;
+use crate::helpers::{clean_up_blocking, pg_base};
 
 /// Settings every fault-test gateway process gets: a short relay grace so that a successor
 /// publishes what a killed predecessor left pending within a second, and quiet logs.
@@ -180,19 +180,6 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                if let Ok(admin) = sqlx::PgPool::connect(&format!("{}/postgres", pg_base())).await {
-                    let sql = format!("drop database if exists \"{name}\" with (force)");
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&admin).await;
-                }
-            });
-        })
-        .join();
+        clean_up_blocking(Vec::new(), Some(self.name.clone()));
     }
 }

@@ -8,9 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use lapin::{Connection, ConnectionProperties, options::QueueDeleteOptions};
-
-use crate::helpers::amqp_url;
+use crate::helpers::clean_up_blocking;
 
 /// The broker, stopped. Dropping it (also while a failed test unwinds) starts the broker
 /// again and waits until it accepts AMQP connections, so no later test finds it down.
@@ -107,23 +105,6 @@ impl TestQueue {
 
 impl Drop for TestQueue {
     fn drop(&mut self) {
-        let queue = self.name();
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                if let Ok(connection) =
-                    Connection::connect(&amqp_url(), ConnectionProperties::default()).await
-                    && let Ok(channel) = connection.create_channel().await
-                {
-                    let _ = channel
-                        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-                        .await;
-                }
-            });
-        })
-        .join();
+        clean_up_blocking(vec![self.name()], None);
     }
 }
