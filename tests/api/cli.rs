@@ -105,7 +105,9 @@ fn migrate_creates_the_database_and_runs_the_migrations() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_logs_json_with_trace_context_and_stops_cleanly_on_sigterm() {
     // Arrange: the real binary on a free port, its own database.
-    let _services = tokio::task::spawn_blocking(|| services_lock(false)).await.unwrap();
+    let _services = tokio::task::spawn_blocking(|| services_lock(false))
+        .await
+        .unwrap();
     let port = closed_port();
     let name = format!("vos_test_{}", uuid::Uuid::new_v4().simple());
     let mut child = gateway()
