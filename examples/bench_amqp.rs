@@ -102,16 +102,23 @@ async fn limit(
         mandatory: true,
         ..Default::default()
     };
+    // Publishes are pipelined: each future sends its frames on first poll and then waits
+    // for its confirm, so the I/O loop writes many messages per wake-up.
     let mut pending = FuturesUnordered::new();
     let (mut published, mut acked, mut failed) = (0u64, 0u64, 0u64);
     let started = Instant::now();
     let deadline = started + duration;
     while Instant::now() < deadline {
         while pending.len() < window {
-            let confirm = channel
-                .basic_publish("".into(), queue.into(), options, BODY, properties.clone())
-                .await?;
-            pending.push(confirm);
+            let channel = channel.clone();
+            let properties = properties.clone();
+            let queue = queue.to_owned();
+            pending.push(async move {
+                let confirm = channel
+                    .basic_publish("".into(), queue.into(), options, BODY, properties)
+                    .await?;
+                confirm.await
+            });
             published += 1;
         }
         match pending.next().await {
