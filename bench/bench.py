@@ -344,12 +344,15 @@ class Bench:
         for mode in ("off", "on"):
             wait_http(f"http://127.0.0.1:{self.ports[mode]}/health/ready", 60, f"gateway ({mode})")
 
-        env = self.gateway_env(self.ports["overhead"], True, self.sink_port)
-        out = open(self.tmp / "overhead.log", "w")
-        p = self.procs.start("overhead", [str(self.bin / "examples" / "overhead"),
-                                          f"127.0.0.1:{self.ports['overhead']}"], env=env, stdout=out)
-        self.pids["overhead"] = p.pid
-        wait_http(f"http://127.0.0.1:{self.ports['overhead']}/metrics", 30, "overhead example")
+        # The overhead example twice: with the gateway's telemetry on, and off.
+        self.ports["overhead_off"] = free_port()
+        for name, telemetry in (("overhead", True), ("overhead_off", False)):
+            env = self.gateway_env(self.ports[name], telemetry, self.sink_port)
+            out = open(self.tmp / f"{name}.log", "w")
+            p = self.procs.start(name, [str(self.bin / "examples" / "overhead"),
+                                        f"127.0.0.1:{self.ports[name]}"], env=env, stdout=out)
+            self.pids[name] = p.pid
+            wait_http(f"http://127.0.0.1:{self.ports[name]}/metrics", 30, f"{name} example")
 
         if self.args.no_peer:
             self.results["notes"].append("The seed-style peer was not run (--no-peer).")
@@ -371,19 +374,23 @@ class Bench:
     # -- scenarios ------------------------------------------------------------------------
 
     def scenario_overhead(self):
-        log("overhead: bare vs instrumented handler")
-        base = self.url("overhead")
+        log("overhead: bare vs instrumented handler (telemetry on, and off)")
         script = BENCH / "post.lua"
-        for path in ("/bare", "/instrumented"):
-            wrk(base + path, self.warm, self.conns, script)
-        pid = self.pids["overhead"]
-        rows = {"bare": [], "instrumented": []}
+        variants = {
+            "bare": ("overhead", "/bare"),
+            "instrumented": ("overhead", "/instrumented"),
+            "instrumented_off": ("overhead_off", "/instrumented"),
+        }
+        for proc, path in variants.values():
+            wrk(self.url(proc) + path, self.warm, self.conns, script)
+        rows = {v: [] for v in variants}
         for _ in range(self.rounds):
-            for path in ("bare", "instrumented"):
+            for variant, (proc, path) in variants.items():
+                pid = self.pids[proc]
                 cpu0 = cpu_seconds([pid])
-                r = wrk(f"{base}/{path}", self.d, self.conns, script)
+                r = wrk(self.url(proc) + path, self.d, self.conns, script)
                 r["cpu_us"] = (cpu_seconds([pid]) - cpu0) / max(1, r["total"]) * 1e6
-                rows[path].append(r)
+                rows[variant].append(r)
         self.results["overhead"] = rows
 
     def check_delivery(self, accepted: int) -> dict:
@@ -521,7 +528,11 @@ class Bench:
                  f"systems alternated within every round; closed loop with wrk at {self.conns} connections "
                  f"(2 threads); open loop with `oha -q` at 50% of the system's measured peak, "
                  f"`--latency-correction`, {self.conns} connections. Ratios are the median of per-round ratios, "
-                 f"with min–max in parentheses. Tables and queues are emptied between rounds.")
+                 f"with min–max in parentheses. Tables and queues are emptied between rounds. "
+                 f"Telemetry on: 100% sampling, OTLP/HTTP protobuf export through the batch span processor to a "
+                 f"local sink (examples/otlp_sink), JSON logs at info to a file. Telemetry off: sampling ratio 0, "
+                 f"no exporter, logs off. Prometheus metrics are recorded in both. Load average at the end: "
+                 f"{' '.join(open('/proc/loadavg').read().split()[:3])}.")
         L.append("")
 
         L.append("| Measure | A | B | B/A (median, min–max) | Target | Met |")
@@ -541,7 +552,9 @@ class Bench:
         if "overhead" in R:
             o = R["overhead"]
             row("Handler throughput, req/s", "bare", [r["rps"] for r in o["bare"]],
-                "instrumented", [r["rps"] for r in o["instrumented"]], 0.80, pct=True)
+                "instrumented, telemetry on", [r["rps"] for r in o["instrumented"]], 0.80, pct=True)
+            row("Handler throughput, req/s (for comparison)", "bare", [r["rps"] for r in o["bare"]],
+                "instrumented, telemetry off", [r["rps"] for r in o["instrumented_off"]], pct=True)
         n = R.get("notify", {})
         if n:
             row("Notify throughput, req/s", "telemetry off", [r["rps"] for r in n["off"]],
@@ -565,7 +578,8 @@ class Bench:
 
         if "overhead" in R:
             sysrow("handler, bare (examples/overhead)", R["overhead"]["bare"])
-            sysrow("handler, instrumented", R["overhead"]["instrumented"])
+            sysrow("handler, instrumented, telemetry on", R["overhead"]["instrumented"])
+            sysrow("handler, instrumented, telemetry off", R["overhead"]["instrumented_off"])
         labels = {"off": "notify, gateway, telemetry off", "on": "notify, gateway, telemetry on",
                   "peer": "notify, seed-style peer (FastAPI, 2 workers)"}
         for s, rs in n.items():
