@@ -151,6 +151,44 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / CLK_TCK
 
 
+def cpu_by_process(groups: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds used so far by named groups of pids, by beam.smp (RabbitMQ), by postgres
+    processes, by wrk/oha, by everything else, and by the whole machine (from /proc/stat)."""
+    named = {pid: name for name, pids in groups.items() for pid in pids}
+    out = {name: 0.0 for name in groups}
+    out.update({"rabbitmq": 0.0, "postgres": 0.0, "load generator": 0.0, "other processes": 0.0})
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                st = f.read()
+        except OSError:
+            continue
+        comm = st[st.index("(") + 1:st.rindex(")")]
+        fields = st.rsplit(")", 1)[1].split()
+        t = (int(fields[11]) + int(fields[12])) / CLK_TCK
+        pid = int(entry)
+        if pid in named:
+            key = named[pid]
+        elif comm == "beam.smp":
+            key = "rabbitmq"
+        elif comm.startswith("postgres"):
+            key = "postgres"
+        elif comm in ("wrk", "oha"):
+            key = "load generator"
+        else:
+            key = "other processes"
+        out[key] += t
+    # wrk runs and exits between two snapshots: count it from this process's waited-for children.
+    children = os.times()
+    out["load generator"] += children.children_user + children.children_system
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:]]
+    out["machine (all cores)"] = (sum(ticks) - ticks[3] - ticks[4]) / CLK_TCK
+    return out
+
+
 def rss_mib(pid: int) -> float:
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -209,7 +247,8 @@ def wrk(url: str, seconds: float, conns: int, script: Path, env_extra=None) -> d
 
 
 def oha_open_loop(url_regex: str, seconds: float, conns: int, rate: float) -> dict:
-    out = run(["oha", "--no-tui", "--output-format", "json", "-z", f"{max(1, round(seconds))}s",
+    # -w: requests in flight at the deadline are waited for, not counted as aborted errors.
+    out = run(["oha", "--no-tui", "--output-format", "json", "-w", "-z", f"{max(1, round(seconds))}s",
                "-c", str(conns), "-q", f"{rate:.0f}", "--latency-correction", "-m", "POST",
                "-T", "application/json", "-d", BODY, "--rand-regex-url", url_regex],
               timeout=seconds + 60)
@@ -330,12 +369,12 @@ class Bench:
 
     def start_all(self):
         self.sink_port = free_port()
-        self.procs.start("otlp_sink", [str(self.bin / "examples" / "otlp_sink"), f"127.0.0.1:{self.sink_port}"])
+        p = self.procs.start("otlp_sink", [str(self.bin / "examples" / "otlp_sink"), f"127.0.0.1:{self.sink_port}"])
+        self.pids = {"sink": p.pid}
         wait_http(f"http://127.0.0.1:{self.sink_port}/stats", 20, "otlp_sink")
 
         self.ports = {"off": free_port(), "on": free_port(), "peer": free_port(), "overhead": free_port()}
         self.logs = {"on": self.tmp / "gateway-on.log", "off": self.tmp / "gateway-off.log"}
-        self.pids = {}
         for mode in ("off", "on"):
             out = open(self.logs[mode], "w")
             p = self.procs.start(f"gateway-{mode}", [str(self.bin / "vos-gateway"), "serve"],
@@ -419,14 +458,19 @@ class Bench:
         for _ in range(self.rounds):
             for s in systems:
                 pids = proc_tree(self.pids[s])
+                groups = {"system under test": pids, "otlp sink": [self.pids["sink"]]}
                 cpu0 = cpu_seconds(pids)
+                by0 = cpu_by_process(groups)
                 if s in rss:
                     with RssSampler(self.pids[s]) as sampler:
                         r = wrk(self.url(s), self.d, self.conns, script, env)
                     rss[s].extend(sampler.samples)
                 else:
                     r = wrk(self.url(s), self.d, self.conns, script, env)
-                r["cpu_us"] = (cpu_seconds(pids) - cpu0) / max(1, r["total"] - r["errors"]) * 1e6
+                ok = max(1, r["total"] - r["errors"])
+                r["cpu_us"] = (cpu_seconds(pids) - cpu0) / ok * 1e6
+                by1 = cpu_by_process(groups)
+                r["cpu_by_process_us"] = {k: (by1[k] - by0[k]) / ok * 1e6 for k in by1}
                 if s in ("off", "on"):
                     deliveries.append(self.check_delivery(r["total"] - r["errors"]))
                 rows[s].append(r)
@@ -586,6 +630,20 @@ class Bench:
             sysrow(labels[s], rs)
         L.append("")
 
+        if n:
+            keys = ["system under test", "rabbitmq", "postgres", "otlp sink", "load generator",
+                    "other processes", "machine (all cores)"]
+            L.append("Where the machine's CPU went, in µs per accepted notification (medians over rounds, "
+                     "from /proc; Postgres and RabbitMQ are shared with anything else using them, "
+                     "\"other processes\" is everyone else on the machine):")
+            L.append("")
+            L.append("| System | " + " | ".join(keys) + " |")
+            L.append("|---|" + "---|" * len(keys))
+            for s_, rs in n.items():
+                cells = [fmt_num(median([r["cpu_by_process_us"][k] for r in rs])) for k in keys]
+                L.append(f"| {labels[s_]} | " + " | ".join(cells) + " |")
+            L.append("")
+
         if "open_loop" in R:
             L.append(f"Open loop (oha, coordinated-omission corrected) at 50% of each system's closed-loop peak:")
             L.append("")
@@ -644,7 +702,8 @@ class Bench:
                      f"{pend} still pending after 15 s.")
         if "sink" in R:
             s = R["sink"]
-            L.append(f"Telemetry evidence: the OTLP sink received {s['requests']:,} export requests "
+            L.append(f"Telemetry evidence: the OTLP sink (shared by the telemetry-on gateway and overhead process) "
+                     f"received {s['requests']:,} export requests "
                      f"({s['bytes'] / 1e6:,.1f} MB); the telemetry-on gateway wrote {R['log_lines']:,} log lines, "
                      f"the telemetry-off one {R['log_lines_off']:,}.")
         for note in R["notes"]:
