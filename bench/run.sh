@@ -26,7 +26,7 @@ for arg in "$@"; do
 done
 profile=release out=docs/BENCHMARKS.md
 if [[ $smoke == 1 ]]; then
-  out=target/bench/smoke.md
+  out=${CARGO_TARGET_DIR:-target}/bench/smoke.md
   [[ $release == 1 ]] || profile=debug
 fi
 
@@ -73,7 +73,8 @@ if ! command -v oha >/dev/null; then
     echo "oha is not installed: the smoke run skips the open-loop scenario (wrk only)" >&2
   fi
 fi
-venv=target/bench-venv
+target_dir=${CARGO_TARGET_DIR:-target}
+venv=$target_dir/bench-venv
 if ! "$venv/bin/python" -c 'import fastapi, uvicorn, uvloop, httptools, psycopg, psycopg_pool, aio_pika, opentelemetry.sdk' 2>/dev/null; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r bench/peer/requirements.txt
@@ -92,5 +93,5 @@ smoke_flag=()
 # Hold the test suite's services lock shared, as every test does: a test that stops Postgres or
 # RabbitMQ (it takes the lock exclusively) then waits instead of pulling a service away mid-run.
 exec flock -s "${TMPDIR:-/tmp}/vos-gateway-tests.lock" \
-  python3 bench/bench.py "${smoke_flag[@]}" --bin-dir "target/$profile" --profile "$profile" \
+  python3 bench/bench.py "${smoke_flag[@]}" --bin-dir "$target_dir/$profile" --profile "$profile" \
   --venv "$venv" --out "$out" --command "$command_line" "${pass[@]}"
