@@ -185,7 +185,15 @@ impl Session {
         end
     }
 
-    /// Sends one message; returns the future of its confirm.
+    /// Queues one message; returns a future that sends it and then waits for its confirm.
+    ///
+    /// Publishes are pipelined: the future pushes its frames to lapin's I/O loop on first
+    /// poll, and the session goes on to the next job without waiting for the write. (lapin's
+    /// `basic_publish` resolves only once its I/O thread has written the frames; awaiting it
+    /// here made every message a round trip between two threads.) The delivery tag and the
+    /// frames are assigned together in that first poll, so confirms still match messages.
+    /// The deadline covers the send and the confirm; a send error or a timeout ends the
+    /// session in `settle`, as before.
     async fn publish(
         &mut self,
         job: PublishJob,
@@ -205,36 +213,27 @@ impl Session {
             mandatory: true,
             ..Default::default()
         };
-        let sent = timeout(
-            deadline,
-            self.publish
-                .basic_publish(
-                    "".into(),
-                    queue.as_str().into(),
-                    options,
-                    &outbound.body,
-                    outbound.properties,
-                )
-                .instrument(job.span.clone()),
-        )
-        .await;
-        let confirm = match sent {
-            Ok(Ok(confirm)) => confirm,
-            Ok(Err(error)) => {
-                job.answer(PublishResult::Unavailable);
-                return Err(format!("publishing: {error}"));
-            }
-            Err(_) => {
-                job.answer(PublishResult::Unavailable);
-                return Err("publishing timed out".to_owned());
-            }
-        };
+        let channel = self.publish.clone();
+        let span = job.span.clone();
         let key = self.next_key;
         self.next_key += 1;
         self.unconfirmed.insert(key, (job, Instant::now()));
-        Ok(Box::pin(
-            async move { (key, timeout(deadline, confirm).await) },
-        ))
+        Ok(Box::pin(async move {
+            let sent_and_confirmed = timeout(deadline, async move {
+                let confirm = channel
+                    .basic_publish(
+                        "".into(),
+                        queue.as_str().into(),
+                        options,
+                        &outbound.body,
+                        outbound.properties,
+                    )
+                    .instrument(span)
+                    .await?;
+                confirm.await
+            });
+            (key, sent_and_confirmed.await)
+        }))
     }
 
     /// Reports one confirm. An `Err` means the channel is no longer trustworthy.

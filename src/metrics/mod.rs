@@ -34,10 +34,23 @@ type ExemplarHistograms<L> =
     Family<L, HistogramWithExemplars<TraceExemplar>, fn() -> HistogramWithExemplars<TraceExemplar>>;
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
-/// Every metric the gateway exports. Cheap to clone: handles share their values.
+/// Every metric the gateway exports. Cheap to clone (one `Arc`): it is extracted as
+/// `State<Metrics>` on every request, and cloning each handle would cost dozens of atomic
+/// reference-count updates per request.
 #[derive(Clone)]
-pub struct Metrics {
-    registry: Arc<Registry>,
+pub struct Metrics(Arc<MetricsInner>);
+
+impl std::ops::Deref for Metrics {
+    type Target = MetricsInner;
+
+    fn deref(&self) -> &MetricsInner {
+        &self.0
+    }
+}
+
+/// The handles of [`Metrics`]; reached through its `Deref`.
+pub struct MetricsInner {
+    registry: Registry,
     started: Instant,
     /// Caps the distinct agent ids and notification types used as label values.
     pub agents: LabelCap,
@@ -80,8 +93,8 @@ fn size_histogram() -> Histogram {
 impl Metrics {
     pub fn new(max_agent_labels: usize) -> Self {
         let mut registry = Registry::default();
-        let m = Self {
-            registry: Arc::default(),
+        let m = MetricsInner {
+            registry: Registry::default(),
             started: Instant::now(),
             agents: LabelCap::new(max_agent_labels),
             types: LabelCap::new(max_agent_labels),
@@ -232,10 +245,7 @@ impl Metrics {
         ]);
         r.register("vos_build", "Build of the running gateway", build);
         m.process.register(r);
-        Self {
-            registry: Arc::new(registry),
-            ..m
-        }
+        Self(Arc::new(MetricsInner { registry, ..m }))
     }
 
     /// The exposition, in OpenMetrics (with exemplars) or the classic text format.

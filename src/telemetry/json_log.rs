@@ -4,7 +4,6 @@
 use std::{io::Write, sync::OnceLock};
 
 use opentelemetry::trace::TraceContextExt;
-use serde_json::{Map, Value};
 use tracing::{
     Dispatch, Event, Subscriber,
     dispatcher::WeakDispatch,
@@ -48,27 +47,33 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        // The line is written straight into one buffer (no intermediate `Map` of `Value`s):
+        // this runs for every request.
         let meta = event.metadata();
-        let mut line = Map::new();
-        line.insert(
-            "timestamp".into(),
-            chrono::Utc::now()
-                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-                .into(),
-        );
-        line.insert("level".into(), meta.level().as_str().into());
-        line.insert("target".into(), meta.target().into());
-        event.record(&mut JsonVisitor(&mut line));
+        let mut line = Line(Vec::with_capacity(512));
+        line.0.push(b'{');
+        let timestamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        line.str("timestamp", &timestamp);
+        line.str("level", meta.level().as_str());
+        line.str("target", meta.target());
+        let mut fields = JsonVisitor {
+            line: &mut line,
+            has_correlation_id: false,
+        };
+        event.record(&mut fields);
+        let has_correlation_id = fields.has_correlation_id;
 
         if let Some(scope) = ctx.event_scope(event) {
             let mut leaf = None;
             for span in scope {
                 if leaf.is_none() {
-                    line.insert("span".into(), span.name().into());
+                    line.str("span", span.name());
                     leaf = Some(span.id());
                 }
                 if let Some(id) = span.extensions().get::<CorrelationId>() {
-                    line.insert("correlation_id".into(), id.0.clone().into());
+                    if !has_correlation_id {
+                        line.str("correlation_id", &id.0);
+                    }
                     break;
                 }
             }
@@ -79,20 +84,67 @@ where
                 let span = cx.span();
                 let sc = span.span_context();
                 if sc.is_valid() {
-                    line.insert("trace_id".into(), sc.trace_id().to_string().into());
-                    line.insert("span_id".into(), sc.span_id().to_string().into());
-                    line.insert(
-                        "trace_flags".into(),
-                        format!("{:02x}", sc.trace_flags().to_u8()).into(),
-                    );
+                    line.key("trace_id");
+                    let _ = write!(line.0, "\"{}\"", sc.trace_id());
+                    line.key("span_id");
+                    let _ = write!(line.0, "\"{}\"", sc.span_id());
+                    line.key("trace_flags");
+                    let _ = write!(line.0, "\"{:02x}\"", sc.trace_flags().to_u8());
                 }
             }
         }
 
-        let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
-        bytes.push(b'\n');
+        line.0.extend_from_slice(b"}\n");
         // One write per line, so concurrent lines never interleave.
-        let _ = self.writer.make_writer().write_all(&bytes);
+        let _ = self.writer.make_writer().write_all(&line.0);
+    }
+}
+
+/// Keys the layer writes itself; an event field of the same name is written as
+/// `field.<name>` so that every line stays a JSON object with unique keys.
+const RESERVED: [&str; 7] = [
+    "timestamp",
+    "level",
+    "target",
+    "span",
+    "trace_id",
+    "span_id",
+    "trace_flags",
+];
+
+/// A JSON object being written: `{` is already there, members are added with a leading comma.
+struct Line(Vec<u8>);
+
+impl Line {
+    fn key(&mut self, key: &str) {
+        if self.0.len() > 1 {
+            self.0.push(b',');
+        }
+        self.string(key);
+        self.0.push(b':');
+    }
+
+    fn field_key(&mut self, field: &Field) {
+        let name = field.name();
+        if RESERVED.contains(&name) {
+            self.key(&format!("field.{name}"));
+        } else {
+            self.key(name);
+        }
+    }
+
+    fn string(&mut self, value: &str) {
+        let _ = serde_json::to_writer(&mut self.0, value);
+    }
+
+    fn str(&mut self, key: &str, value: &str) {
+        self.key(key);
+        self.string(value);
+    }
+
+    fn value(&mut self, field: &Field, value: impl serde::Serialize) {
+        self.field_key(field);
+        let _ = serde_json::to_writer(&mut self.0, &value);
     }
 }
 
@@ -112,23 +164,36 @@ impl Visit for CorrelationVisitor {
     }
 }
 
-struct JsonVisitor<'a>(&'a mut Map<String, Value>);
+struct JsonVisitor<'a> {
+    line: &'a mut Line,
+    has_correlation_id: bool,
+}
+
+impl JsonVisitor<'_> {
+    fn seen(&mut self, field: &Field) {
+        if field.name() == "correlation_id" {
+            self.has_correlation_id = true;
+        }
+    }
+}
 
 impl Visit for JsonVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().into(), value.into());
+        self.seen(field);
+        self.line.value(field, value);
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.insert(field.name().into(), value.into());
+        self.line.value(field, value);
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name().into(), value.into());
+        self.line.value(field, value);
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.insert(field.name().into(), value.into());
+        // Non-finite numbers become null, as serde_json writes them.
+        self.line.value(field, value);
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.insert(field.name().into(), value.into());
+        self.line.value(field, value);
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         // The whole chain: the outer message alone rarely says what went wrong.
@@ -139,10 +204,76 @@ impl Visit for JsonVisitor<'_> {
             text.push_str(&cause.to_string());
             source = cause.source();
         }
-        self.0.insert(field.name().into(), text.into());
+        self.line.value(field, text);
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0
-            .insert(field.name().into(), format!("{value:?}").into());
+        self.seen(field);
+        self.line.value(field, format!("{value:?}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Captured {
+        type Writer = Captured;
+        fn make_writer(&'a self) -> Self::Writer {
+            self.clone()
+        }
+    }
+
+    #[test]
+    fn lines_are_json_objects_with_unique_keys_and_the_span_correlation_id() {
+        let out = Captured::default();
+        let subscriber = tracing_subscriber::registry().with(JsonLogLayer::new(out.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("request", correlation_id = "cid-1");
+            span.in_scope(|| {
+                tracing::info!(
+                    text = "quote \" and \n newline",
+                    n = 7u64,
+                    ratio = f64::NAN,
+                    level = "shadowed",
+                    "done"
+                );
+            });
+            tracing::warn!(correlation_id = "own", "outside");
+        });
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("a JSON line"))
+            .collect();
+        assert_eq!(lines.len(), 2);
+        let first = &lines[0];
+        assert_eq!(first["message"], "done");
+        assert_eq!(first["level"], "INFO");
+        assert_eq!(first["field.level"], "shadowed");
+        assert_eq!(first["text"], "quote \" and \n newline");
+        assert_eq!(first["n"], 7);
+        assert!(first["ratio"].is_null());
+        assert_eq!(first["span"], "request");
+        assert_eq!(first["correlation_id"], "cid-1");
+        assert!(first["timestamp"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(lines[1]["correlation_id"], "own");
+        assert_eq!(lines[1]["level"], "WARN");
     }
 }

@@ -17,7 +17,7 @@ use opentelemetry_sdk::{
 };
 use tracing::Level;
 use tracing_subscriber::{
-    EnvFilter, Layer, filter::Targets, fmt::MakeWriter, layer::SubscriberExt, registry::Registry,
+    EnvFilter, Layer, filter::filter_fn, fmt::MakeWriter, layer::SubscriberExt, registry::Registry,
 };
 
 use crate::config::{LogFormat, OtlpProtocol, TelemetrySettings};
@@ -62,13 +62,25 @@ where
     let filter = EnvFilter::try_new(&settings.log_level)?;
     let provider = tracer_provider(settings)?;
     let tracer = provider.tracer("vos-gateway");
-    // Only our own spans become OTel spans: library internals would flood traces.
+    // Only our own spans become OTel spans: library internals would flood traces. Events
+    // become span events only from WARN up: the INFO lines (one "request completed" per
+    // request) repeat what the span already holds, and would double what is exported.
+    // No context activation on span entry: nothing here reads `Context::current()` (ids
+    // come from `OpenTelemetrySpanExt::context`), and activation costs every poll.
     let otel = tracing_opentelemetry::layer()
         .with_tracer(tracer)
         .with_location(false)
         .with_threads(false)
         .with_tracked_inactivity(false)
-        .with_filter(Targets::new().with_target("vos_gateway", Level::INFO));
+        .with_context_activation(false)
+        .with_filter(filter_fn(|meta| {
+            meta.target().starts_with("vos_gateway")
+                && if meta.is_span() {
+                    *meta.level() <= Level::INFO
+                } else {
+                    *meta.level() <= Level::WARN
+                }
+        }));
     let logs = match settings.log_format {
         LogFormat::Json => JsonLogLayer::new(writer).with_filter(filter).boxed(),
         LogFormat::Pretty => tracing_subscriber::fmt::layer()

@@ -1,0 +1,14 @@
+-- wrk script: POST a small notification to a rotating set of agents.
+-- Adapted from the shared seed benchmark's notify.lua; the agent names come from
+-- BENCH_AGENTS (comma-separated) so that each benchmark run uses queues of its own.
+local agents = {}
+for a in string.gmatch(os.getenv("BENCH_AGENTS") or "weather_agent,calendar_agent,search_agent,memory_agent", "[^,]+") do
+  agents[#agents + 1] = a
+end
+local i = 0
+request = function()
+  i = i + 1
+  local a = agents[(i % #agents) + 1]
+  local body = '{"notification_type":"user_message","source":"bench","payload":{"text":"hello from the load test","n":' .. i .. '}}'
+  return wrk.format("POST", "/api/v1/agents/" .. a .. "/notify", {["Content-Type"]="application/json"}, body)
+end

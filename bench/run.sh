@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The gateway's benchmark: builds, starts what it needs, measures everything side by side in
+# one run and writes the table to docs/BENCHMARKS.md (see bench/bench.py for the method).
+#
+#   bench/run.sh            full run (about 15 minutes): release build, 5 rounds of 20 s
+#   bench/run.sh --smoke    seconds per scenario, no speed assertions (what CI runs); uses the
+#                           debug build that `cargo test` already made unless --release is given,
+#                           and prints the table instead of writing docs/BENCHMARKS.md
+#
+# Other options are passed to bench/bench.py (--rounds N, --duration S, --connections C,
+# --no-peer, --no-oha, --out PATH). Needs local PostgreSQL (127.0.0.1:5432, user postgres,
+# trust) and RabbitMQ (127.0.0.1:5672, guest/guest); starts them when they are down, as .ci/run
+# does. Installs wrk (apt), oha (cargo install, skipped in --smoke unless BENCH_INSTALL_OHA=1)
+# and the Python peer's packages (pip, into target/bench-venv).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command_line="bench/run.sh${*:+ $*}"
+
+smoke=0 release=0 pass=()
+for arg in "$@"; do
+  case "$arg" in
+    --smoke) smoke=1 ;;
+    --release) release=1 ;;
+    *) pass+=("$arg") ;;
+  esac
+done
+profile=release out=docs/BENCHMARKS.md
+if [[ $smoke == 1 ]]; then
+  out=${CARGO_TARGET_DIR:-target}/bench/smoke.md
+  [[ $release == 1 ]] || profile=debug
+fi
+
+log() { printf '\n== bench: %s\n' "$*" >&2; }
+port_open() { timeout 1 bash -c "</dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+wait_for_port() { # port name seconds
+  for _ in $(seq 1 "$3"); do
+    port_open "$1" && return 0
+    sleep 1
+  done
+  echo "$2 did not come up on port $1" >&2
+  return 1
+}
+
+log "services"
+if ! port_open 5432; then
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start
+fi
+wait_for_port 5432 PostgreSQL 60
+if ! port_open 5672; then
+  rabbitmq-server -detached
+fi
+wait_for_port 5672 RabbitMQ 120
+for _ in $(seq 1 60); do
+  rabbitmq-diagnostics -q check_port_connectivity >/dev/null 2>&1 && break
+  sleep 1
+done
+
+log "tools"
+apt_updated=0
+apt_install() {
+  if [[ $apt_updated == 0 ]]; then apt-get update -qq; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+command -v wrk >/dev/null || apt_install wrk
+command -v pgbench >/dev/null || apt_install postgresql-contrib
+command -v psql >/dev/null || apt_install postgresql-client
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! command -v oha >/dev/null; then
+  if [[ $smoke == 0 || ${BENCH_INSTALL_OHA:-0} == 1 ]]; then
+    # From crates.io; takes a few minutes to compile once, then ~/.cargo/bin/oha is reused.
+    cargo install oha --version 1.16.0 --locked
+  else
+    echo "oha is not installed: the smoke run skips the open-loop scenario (wrk only)" >&2
+  fi
+fi
+target_dir=${CARGO_TARGET_DIR:-target}
+venv=$target_dir/bench-venv
+if ! "$venv/bin/python" -c 'import fastapi, uvicorn, uvloop, httptools, psycopg, psycopg_pool, aio_pika, opentelemetry.sdk' 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r bench/peer/requirements.txt
+fi
+
+log "build ($profile)"
+if [[ $profile == release ]]; then
+  cargo build --release --locked --bin vos-gateway --example overhead --example otlp_sink --example bench_amqp
+else
+  cargo build --locked --bin vos-gateway --example overhead --example otlp_sink --example bench_amqp
+fi
+
+log "run"
+smoke_flag=()
+[[ $smoke == 1 ]] && smoke_flag=(--smoke)
+# Hold the test suite's services lock shared, as every test does: a test that stops Postgres or
+# RabbitMQ (it takes the lock exclusively) then waits instead of pulling a service away mid-run.
+exec flock -s "${TMPDIR:-/tmp}/vos-gateway-tests.lock" \
+  python3 bench/bench.py "${smoke_flag[@]}" --bin-dir "$target_dir/$profile" --profile "$profile" \
+  --venv "$venv" --out "$out" --command "$command_line" "${pass[@]}"
