@@ -17,6 +17,13 @@ pub const MAX_LABEL_CHARS: usize = 128;
 pub struct AgentId(String);
 
 impl AgentId {
+    /// ```
+    /// use vos_gateway::domain::AgentId;
+    ///
+    /// assert_eq!(AgentId::parse("weather_agent").unwrap().queue_name(), "weather_agent_queue");
+    /// assert!(AgentId::parse("amq.gen").is_err());
+    /// assert!(AgentId::parse("Weather").is_err());
+    /// ```
     pub fn parse(value: &str) -> Result<Self, ValidationError> {
         let valid_chars = value
             .bytes()

@@ -34,6 +34,17 @@ impl TraceParent {
     /// Strict parse of a `traceparent` value. Leading/trailing OWS is trimmed; version `ff`,
     /// uppercase hex, all-zero ids, wrong separators or a wrong length yield `None`. Versions
     /// above `00` are parsed by their first 55 chars (forward compatibility).
+    ///
+    /// ```
+    /// use vos_gateway::trace_context::TraceParent;
+    ///
+    /// let parent = TraceParent::parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01").unwrap();
+    /// assert!(parent.sampled());
+    /// assert_eq!(parent.trace_id_hex(), "0af7651916cd43dd8448eb211c80319c");
+    /// // All-zero trace ids and uppercase hex are invalid: the caller starts a new trace.
+    /// assert!(TraceParent::parse("00-00000000000000000000000000000000-b7ad6b7169203331-01").is_none());
+    /// assert!(TraceParent::parse("00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01").is_none());
+    /// ```
     pub fn parse(value: &str) -> Option<Self> {
         // Work on bytes: slicing a &str at a non-char boundary would panic on Unicode input,
         // and any non-ASCII byte fails the hex/separator checks anyway.
