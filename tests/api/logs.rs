@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::{helpers::notification_body, process::GatewayProcess};
+use crate::process::GatewayProcess;
 
 const COMPLETED: &str = "request completed";
 
@@ -11,14 +11,7 @@ const COMPLETED: &str = "request completed";
 async fn stdout_after_one_request(env: &[(&str, &str)]) -> Vec<String> {
     let mut gateway = GatewayProcess::start(env).await;
     let agent = gateway.agent();
-    let response = gateway
-        .notify(&agent)
-        .header("x-correlation-id", "log-level-check")
-        .json(&notification_body())
-        .send()
-        .await
-        .expect("notify request");
-    assert_eq!(response.status(), 202);
+    gateway.accept(&agent, "log-level-check").await;
     let exited = gateway.stop().await;
     assert!(exited.status.success(), "{}", exited.stderr);
     exited.stdout

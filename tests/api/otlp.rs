@@ -62,15 +62,7 @@ async fn exports_the_notification_trace(receiver: &OtlpReceiver, protocol: &str)
     let queue = format!("{agent}_queue");
 
     // Act: one notification, published; then SIGTERM, which flushes the span batch.
-    let response = gateway
-        .notify(&agent)
-        .header("x-correlation-id", "otlp-check-1")
-        .json(&notification_body())
-        .send()
-        .await
-        .expect("notify request");
-    assert_eq!(response.status(), 202);
-    let accepted: Value = response.json().await.unwrap();
+    let accepted = gateway.accept(&agent, "otlp-check-1").await;
     let message = broker
         .next_message(&queue, Duration::from_secs(10))
         .await
@@ -184,14 +176,7 @@ async fn the_traces_specific_variables_win_over_the_generic_ones() {
     let agent = gateway.agent();
 
     // Act
-    let response = gateway
-        .notify(&agent)
-        .json(&notification_body())
-        .send()
-        .await
-        .expect("notify request");
-    assert_eq!(response.status(), 202);
-    let accepted: Value = response.json().await.unwrap();
+    let accepted = gateway.accept(&agent, "otlp-check").await;
     let exited = gateway.stop().await;
     assert!(exited.status.success(), "{}", exited.stderr);
 
@@ -272,13 +257,7 @@ async fn without_an_endpoint_no_exporter_runs() {
     let agent = gateway.agent();
 
     // Act: a request (whose spans exist, for ids) and a shutdown (which flushes exporters).
-    let response = gateway
-        .notify(&agent)
-        .json(&notification_body())
-        .send()
-        .await
-        .expect("notify request");
-    assert_eq!(response.status(), 202);
+    gateway.accept(&agent, "otlp-check").await;
     let exited = gateway.stop().await;
 
     // Assert: a clean exit and not a word from the OpenTelemetry SDK, which would report

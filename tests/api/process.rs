@@ -149,6 +149,20 @@ impl GatewayProcess {
             .post(format!("{}/api/v1/agents/{agent}/notify", self.base))
     }
 
+    /// Posts the standard notification with `correlation_id`, asserts 202, and returns the
+    /// answer (the counterpart of `TestApp::accept`).
+    pub async fn accept(&self, agent: &str, correlation_id: &str) -> serde_json::Value {
+        let response = self
+            .notify(agent)
+            .header("x-correlation-id", correlation_id)
+            .json(&crate::helpers::notification_body())
+            .send()
+            .await
+            .expect("notify request");
+        assert_eq!(response.status(), 202);
+        response.json().await.expect("202 body")
+    }
+
     /// The stdout lines written so far.
     pub fn stdout_lines(&self) -> Vec<String> {
         self.stdout.lock().unwrap().clone()

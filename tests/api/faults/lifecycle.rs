@@ -2,19 +2,26 @@
 
 use super::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_gateway_killed_with_sigkill_mid_load_and_started_again_loses_nothing() {
-    // Arrange: the real binary, its own database and queue, a client posting continuously.
-    let _services = tokio::task::spawn_blocking(|| services_lock(false))
+/// The real binary on a free port, with its own database and queue, and a client that has
+/// already had 150 notifications accepted and keeps posting.
+async fn gateway_under_load() -> (std::fs::File, TestDatabase, TestQueue, u16, Gateway, Load) {
+    let services = tokio::task::spawn_blocking(|| services_lock(false))
         .await
         .unwrap();
     let database = TestDatabase::new();
     let queue = TestQueue::new();
     let port = closed_port();
-    let mut first = Gateway::spawn(port, &database.url, &amqp_url());
-    first.wait_ready(Duration::from_secs(30)).await;
-    let load = Load::start(Plan::new(vec![first.base.clone()], &queue.agent));
+    let gateway = Gateway::spawn(port, &database.url, &amqp_url());
+    gateway.wait_ready(Duration::from_secs(30)).await;
+    let load = Load::start(Plan::new(vec![gateway.base.clone()], &queue.agent));
     load.wait_accepted(150, Duration::from_secs(15)).await;
+    (services, database, queue, port, gateway, load)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_gateway_killed_with_sigkill_mid_load_and_started_again_loses_nothing() {
+    // Arrange: the real binary, its own database and queue, a client posting continuously.
+    let (_services, database, queue, port, mut first, load) = gateway_under_load().await;
 
     // Act: SIGKILL mid-load, then a new process on the same port.
     first.signal("KILL");
@@ -53,16 +60,7 @@ async fn a_gateway_killed_with_sigkill_mid_load_and_started_again_loses_nothing(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_under_load_finishes_the_requests_in_flight_and_loses_nothing() {
     // Arrange
-    let _services = tokio::task::spawn_blocking(|| services_lock(false))
-        .await
-        .unwrap();
-    let database = TestDatabase::new();
-    let queue = TestQueue::new();
-    let port = closed_port();
-    let mut first = Gateway::spawn(port, &database.url, &amqp_url());
-    first.wait_ready(Duration::from_secs(30)).await;
-    let load = Load::start(Plan::new(vec![first.base.clone()], &queue.agent));
-    load.wait_accepted(150, Duration::from_secs(15)).await;
+    let (_services, database, queue, port, mut first, load) = gateway_under_load().await;
 
     // Act: slow inserts down so that requests are surely in flight, then SIGTERM; then a
     // successor on the same port, as in a rolling restart.
