@@ -62,6 +62,12 @@ pub struct Ledger {
 }
 
 impl Ledger {
+    /// Consumes `queue` (waiting up to 20 s for every accepted notification) and reconciles.
+    pub async fn against_queue(report: &LoadReport, rows: &[StoredRow], queue: &str) -> Self {
+        let deliveries = consume(queue, &report.accepted_ids(), Duration::from_secs(20)).await;
+        Self::reconcile(report, rows, &deliveries)
+    }
+
     pub fn reconcile(report: &LoadReport, rows: &[StoredRow], deliveries: &[Delivery]) -> Self {
         let accepted = report.accepted_ids();
         let stored_ids: HashSet<Uuid> = rows.iter().map(|row| row.notification_id).collect();
