@@ -47,7 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:18090".to_owned());
     let settings = Settings::load(None)?;
-    let guard = telemetry::init(&settings.telemetry, std::io::stdout)?;
+    let guard = telemetry::init_stdout(&settings.telemetry)?;
     let metrics = Metrics::new(settings.metrics.max_agent_labels);
 
     let bare = Router::new().route("/bare", post(handler));

@@ -57,7 +57,7 @@ pub fn run() -> ExitCode {
 }
 
 async fn serve(settings: Settings) -> ExitCode {
-    let guard = match telemetry::init(&settings.telemetry, std::io::stdout) {
+    let guard = match telemetry::init_stdout(&settings.telemetry) {
         Ok(guard) => guard,
         Err(error) => {
             eprintln!("vos-gateway: {error}");

@@ -21,7 +21,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use super::{PublishJob, PublishResult, message, queues::Queues};
 use crate::{
     config::AmqpSettings,
-    metrics::{FailureLabels, Metrics, TraceExemplar},
+    metrics::{FailureLabels, Metrics, TraceExemplar, TraceIdLabel},
 };
 
 type ConfirmFuture = BoxFuture<
@@ -273,7 +273,9 @@ impl Session {
 /// Metrics and span status for one settled publish.
 fn record(job: &PublishJob, outcome: PublishResult, elapsed: Duration, metrics: &Metrics) {
     let exemplar = TraceExemplar {
-        trace_id: job.notification.trace.trace_id.clone(),
+        trace_id: TraceIdLabel(
+            u128::from_str_radix(&job.notification.trace.trace_id, 16).unwrap_or(0),
+        ),
     };
     let labels = metrics.delivery_labels(
         job.notification.agent_id.as_str(),

@@ -2,22 +2,26 @@
 
 use std::{collections::HashSet, sync::Arc};
 
-use prometheus_client::encoding::EncodeLabelSet;
+use std::fmt::Write as _;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 
 /// Label value for everything beyond the cap.
 pub const OVERFLOW: &str = "_other";
 
+/// Per request, so nothing here is allocated: the method is one of a fixed set and the route
+/// an interned template (see `MetricsInner::routes`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
-    pub http_request_method: String,
-    pub http_route: String,
+    pub http_request_method: &'static str,
+    pub http_route: Arc<str>,
     pub http_response_status_code: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpRouteLabels {
-    pub http_request_method: String,
-    pub http_route: String,
+    pub http_request_method: &'static str,
+    pub http_route: Arc<str>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -59,7 +63,18 @@ pub struct PoolStateLabels {
 /// Exemplar labels: the trace that produced an observation.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TraceExemplar {
-    pub trace_id: String,
+    pub trace_id: TraceIdLabel,
+}
+
+/// A trace id, written as 32 lowercase hex digits only when scraped: exemplars are replaced
+/// on every observation and most are never read.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct TraceIdLabel(pub u128);
+
+impl EncodeLabelValue for TraceIdLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
+        write!(encoder, "{:032x}", self.0)
+    }
 }
 
 /// Admits the first `max` distinct values; later ones become [`OVERFLOW`].

@@ -22,8 +22,11 @@ use prometheus_client::{
 
 pub use labels::{
     AgentLabel, DeliveryLabels, DependencyLabels, FailureLabels, HttpLabels, HttpRouteLabels,
-    LabelCap, PoolStateLabels, QueueLabels, StageLabels, TraceExemplar,
+    LabelCap, PoolStateLabels, QueueLabels, StageLabels, TraceExemplar, TraceIdLabel,
 };
+
+/// More than the router will ever have.
+const MAX_ROUTES: usize = 64;
 
 /// OTel's advised buckets for `http.server.request.duration`.
 const DURATION_BUCKETS: [f64; 14] = [
@@ -55,6 +58,8 @@ pub struct MetricsInner {
     /// Caps the distinct agent ids and notification types used as label values.
     pub agents: LabelCap,
     pub types: LabelCap,
+    /// Interns route templates (a fixed set; the cap only guards against a mistake).
+    pub routes: LabelCap,
     pub request_duration: ExemplarHistograms<HttpLabels>,
     pub active_requests: Family<HttpRouteLabels, Gauge>,
     pub request_body_size: Histograms<HttpLabels>,
@@ -98,6 +103,7 @@ impl Metrics {
             started: Instant::now(),
             agents: LabelCap::new(max_agent_labels),
             types: LabelCap::new(max_agent_labels),
+            routes: LabelCap::new(MAX_ROUTES),
             request_duration: Family::new_with_constructor(duration_histogram),
             active_requests: Family::default(),
             request_body_size: Family::new_with_constructor(size_histogram),

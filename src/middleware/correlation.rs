@@ -21,5 +21,8 @@ pub fn correlation_id(headers: &HeaderMap) -> Arc<str> {
         .filter_map(|name| headers.get(*name)?.to_str().ok())
         .find(|value| is_acceptable_correlation_id(value))
         .map(Arc::from)
-        .unwrap_or_else(|| Arc::from(uuid::Uuid::now_v7().to_string()))
+        .unwrap_or_else(|| {
+            let mut buffer = uuid::Uuid::encode_buffer();
+            Arc::from(&*uuid::Uuid::now_v7().hyphenated().encode_lower(&mut buffer))
+        })
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 use axum::body::HttpBody as _;
 use axum::{
     extract::{MatchedPath, Request, State},
-    http::{HeaderValue, header},
+    http::{HeaderValue, Method, header},
     middleware::Next,
     response::Response,
 };
@@ -19,32 +19,25 @@ use super::{
 };
 use crate::{
     error::LoggedError,
-    metrics::{HttpLabels, HttpRouteLabels, Metrics, TraceExemplar},
-    telemetry,
-    trace_context::{TraceParent, sanitize_tracestate},
+    metrics::{HttpLabels, HttpRouteLabels, Metrics, TraceExemplar, TraceIdLabel},
+    telemetry::{self, UNMATCHED},
+    trace_context::{TraceParent, sanitize_tracestate, traceparent_bytes},
 };
 
-/// Route label for requests that matched no route: raw paths would explode cardinality.
-const UNMATCHED: &str = "unmatched";
-
+/// Runs once per request, so it allocates as little as it can: static method names,
+/// interned route templates, ids formatted on the stack.
 pub async fn observe(State(metrics): State<Metrics>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
-    let name = match &route {
-        Some(route) => format!("{method} {route}"),
-        None => method.clone(),
-    };
-    let route = route.unwrap_or_else(|| UNMATCHED.to_owned());
+    let method = method_label(request.method());
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let route = metrics
+        .routes
+        .label(matched.as_ref().map_or(UNMATCHED, MatchedPath::as_str));
     let path = request.uri().path().to_owned();
     let cid = correlation_id(request.headers());
     let span = telemetry::request_span(
-        &method,
-        &route,
-        &name,
+        method,
+        matched.as_ref().map(MatchedPath::as_str),
         &cid,
         remote_parent(request.headers()),
     );
@@ -54,7 +47,7 @@ pub async fn observe(State(metrics): State<Metrics>, mut request: Request, next:
     let active = metrics
         .active_requests
         .get_or_create_owned(&HttpRouteLabels {
-            http_request_method: method.clone(),
+            http_request_method: method,
             http_route: route.clone(),
         });
     active.inc();
@@ -64,12 +57,17 @@ pub async fn observe(State(metrics): State<Metrics>, mut request: Request, next:
     let status = response.status();
     let error = response.extensions().get::<LoggedError>().cloned();
     let mut response = problem::render(response, &cid, &path);
-    let ids = telemetry::ids_of(&span);
+    let context = telemetry::span_context(&span);
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&cid) {
         headers.insert(X_CORRELATION_ID, value);
     }
-    if let Ok(value) = HeaderValue::from_str(&ids.traceparent()) {
+    let traceparent = traceparent_bytes(
+        context.trace_id().to_bytes(),
+        context.span_id().to_bytes(),
+        context.trace_flags().to_u8(),
+    );
+    if let Ok(value) = HeaderValue::from_bytes(&traceparent) {
         headers.insert("traceparent", value);
     }
 
@@ -83,7 +81,7 @@ pub async fn observe(State(metrics): State<Metrics>, mut request: Request, next:
     metrics.request_duration.get_or_create(&labels).observe(
         elapsed.as_secs_f64(),
         Some(TraceExemplar {
-            trace_id: ids.trace_id,
+            trace_id: TraceIdLabel(u128::from_be_bytes(context.trace_id().to_bytes())),
         }),
         None,
     );
@@ -111,8 +109,8 @@ pub async fn observe(State(metrics): State<Metrics>, mut request: Request, next:
             }
         }
         tracing::info!(
-            http.request.method = %labels.http_request_method,
-            http.route = %labels.http_route,
+            http.request.method = method,
+            http.route = &*labels.http_route,
             http.response.status_code = status.as_u16(),
             duration_ms = elapsed.as_secs_f64() * 1000.0,
             request_size,
@@ -121,6 +119,23 @@ pub async fn observe(State(metrics): State<Metrics>, mut request: Request, next:
         );
     });
     response
+}
+
+/// `http.request.method` as the HTTP conventions define it: the standard methods by name,
+/// anything else as `_OTHER`, so that a client cannot invent label values.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "_OTHER",
+    }
 }
 
 /// A valid `traceparent` (with its sanitised `tracestate`) continues the caller's trace;

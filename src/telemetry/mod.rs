@@ -5,6 +5,7 @@
 //! have separate filters, so `RUST_LOG=warn` quiets the logs without breaking trace context.
 
 mod json_log;
+mod log_writer;
 mod spans;
 
 use std::{io::IsTerminal, time::Duration};
@@ -22,22 +23,28 @@ use tracing_subscriber::{
 
 use crate::config::{LogFormat, OtlpProtocol, TelemetrySettings};
 pub use json_log::JsonLogLayer;
-pub use spans::{TraceIds, ids_of, producer_span, republish_span, request_span};
+use log_writer::LogFlushGuard;
+pub use spans::{
+    TraceIds, UNMATCHED, ids_of, producer_span, republish_span, request_span, span_context,
+};
 
 /// Deadline for one OTLP export; a slow collector must not hold spans in memory for long.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Keeps the tracer provider alive; `shutdown` flushes what is still buffered.
+/// Keeps the tracer provider (and the log writer thread) alive; `shutdown` flushes both.
 pub struct TelemetryGuard {
     provider: SdkTracerProvider,
+    log_writer: Option<LogFlushGuard>,
 }
 
 impl TelemetryGuard {
-    /// Flushes and stops span export. Call once, after the last request.
+    /// Flushes and stops span export, then writes the log lines still queued. Call once,
+    /// after the last request.
     pub fn shutdown(self) {
         if let Err(error) = self.provider.shutdown_with_timeout(EXPORT_TIMEOUT) {
             eprintln!("vos-gateway: flushing traces failed: {error}");
         }
+        drop(self.log_writer);
     }
 }
 
@@ -50,8 +57,19 @@ pub enum TelemetryError {
         key: &'static str,
         source: opentelemetry_otlp::ExporterBuildError,
     },
+    #[error("cannot start the log writer thread: {0}")]
+    LogWriter(std::io::Error),
     #[error("a global tracing subscriber is already installed")]
     AlreadyInstalled(#[from] tracing::subscriber::SetGlobalDefaultError),
+}
+
+/// [`init`] with the logs on standard output, buffered and written in batches (see
+/// [`log_writer`]).
+pub fn init_stdout(settings: &TelemetrySettings) -> Result<TelemetryGuard, TelemetryError> {
+    let (writer, log_writer) = log_writer::buffered_stdout().map_err(TelemetryError::LogWriter)?;
+    let mut guard = init(settings, writer)?;
+    guard.log_writer = Some(log_writer);
+    Ok(guard)
 }
 
 /// Installs the global subscriber: JSON (or pretty) logs on `writer`, spans to OTLP if configured.
@@ -91,7 +109,10 @@ where
     };
     let subscriber = Registry::default().with(otel).with(logs);
     tracing::subscriber::set_global_default(subscriber)?;
-    Ok(TelemetryGuard { provider })
+    Ok(TelemetryGuard {
+        provider,
+        log_writer: None,
+    })
 }
 
 /// Colours in pretty logs only on a terminal, and never with `NO_COLOR` set: logs that are

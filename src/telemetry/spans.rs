@@ -3,10 +3,13 @@
 
 use opentelemetry::{
     Context,
-    trace::{SpanContext, TraceContextExt},
+    trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState},
 };
 use tracing::{Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// `http.route` of a request that matched no route: raw paths would explode cardinality.
+pub const UNMATCHED: &str = "unmatched";
 
 /// The ids of a span, as lowercase hex.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,21 +33,21 @@ impl TraceIds {
     }
 }
 
-/// The server span of one request; `name` is `"{method} {route}"` (or the method alone
-/// when no route matched), as the HTTP conventions ask.
+/// The server span of one request, named `"{method} {route}"` (the method alone when no
+/// route matched, `route` = `None`), as the HTTP conventions ask.
 pub fn request_span(
     method: &str,
-    route: &str,
-    name: &str,
+    route: Option<&str>,
     correlation_id: &str,
     parent: Option<SpanContext>,
 ) -> Span {
+    // `format_args!`: the name is formatted once, by the OTel layer, not into a String first.
     let span = tracing::info_span!(
         "request",
-        otel.name = name,
+        otel.name = %format_args!("{method}{}{}", if route.is_some() { " " } else { "" }, route.unwrap_or_default()),
         otel.kind = "server",
         http.request.method = method,
-        http.route = route,
+        http.route = route.unwrap_or(UNMATCHED),
         url.scheme = "http",
         http.response.status_code = Empty,
         otel.status_code = Empty,
@@ -94,25 +97,30 @@ pub fn republish_span(
     span
 }
 
-/// The trace and span ids of `span`. When the span is disabled (no subscriber, as in some
-/// tests) fresh random ids are returned, so callers always get a well-formed context.
+/// The trace and span ids of `span`, as hex (see [`span_context`]).
 pub fn ids_of(span: &Span) -> TraceIds {
-    let cx = span.context();
-    let otel_span = cx.span();
-    let sc = otel_span.span_context();
-    if sc.is_valid() {
-        return TraceIds {
-            trace_id: sc.trace_id().to_string(),
-            span_id: sc.span_id().to_string(),
-            sampled: sc.is_sampled(),
-            tracestate: Some(sc.trace_state().header()).filter(|state| !state.is_empty()),
-        };
-    }
-    let random = uuid::Uuid::new_v4().simple().to_string();
+    let sc = span_context(span);
     TraceIds {
-        trace_id: random.clone(),
-        span_id: random[..16].to_owned(),
-        sampled: false,
-        tracestate: None,
+        trace_id: sc.trace_id().to_string(),
+        span_id: sc.span_id().to_string(),
+        sampled: sc.is_sampled(),
+        tracestate: Some(sc.trace_state().header()).filter(|state| !state.is_empty()),
     }
+}
+
+/// The OpenTelemetry context of `span`. When the span is disabled (no subscriber, as in some
+/// tests) fresh random ids are returned, so callers always get a well-formed context.
+pub fn span_context(span: &Span) -> SpanContext {
+    let sc = span.context().span().span_context().clone();
+    if sc.is_valid() {
+        return sc;
+    }
+    let random = uuid::Uuid::new_v4().as_u128();
+    SpanContext::new(
+        TraceId::from(random),
+        SpanId::from(random as u64 | 1),
+        TraceFlags::default(),
+        false,
+        TraceState::NONE,
+    )
 }

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 
 /// Length of a version-00 `traceparent`: 2 + 1 + 32 + 1 + 16 + 1 + 2.
-const TRACEPARENT_LEN: usize = 55;
+pub const TRACEPARENT_LEN: usize = 55;
 /// The spec's OWS is space and horizontal tab only (RFC 7230 §3.2.3), not all Unicode whitespace.
 const OWS: [char; 2] = [' ', '\t'];
 /// Refuse to even split absurd `tracestate` input; far above anything the spec asks us to keep.
@@ -120,12 +120,26 @@ impl TraceParent {
 
 /// Formats a version-00 `traceparent` header value from raw ids and flags.
 pub fn format_traceparent(trace_id: [u8; 16], span_id: [u8; 8], flags: u8) -> String {
-    format!(
-        "00-{}-{}-{:02x}",
-        encode_hex(&trace_id),
-        encode_hex(&span_id),
-        flags
-    )
+    let bytes = traceparent_bytes(trace_id, span_id, flags);
+    // Only ASCII digits, hex and '-' are written.
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// [`format_traceparent`] into a stack buffer: the server answers every request with one.
+pub fn traceparent_bytes(trace_id: [u8; 16], span_id: [u8; 8], flags: u8) -> [u8; TRACEPARENT_LEN] {
+    let mut out = *b"00-00000000000000000000000000000000-0000000000000000-00";
+    write_hex(&mut out[3..35], &trace_id);
+    write_hex(&mut out[36..52], &span_id);
+    write_hex(&mut out[53..55], &[flags]);
+    out
+}
+
+fn write_hex(out: &mut [u8], bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0x0f)];
+    }
 }
 
 /// Parses and sanitises one or more `tracestate` header values (joined with ',' as the spec's

@@ -27,6 +27,12 @@ async fn metrics_label_requests_by_route_template_and_count_deliveries() {
     let agent = app.agent();
     app.accept_published(&agent).await;
     app.get("/no/such/route").await.unwrap();
+    let invented = reqwest::Method::from_bytes(b"BREW").unwrap();
+    app.http
+        .request(invented, format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap();
 
     // Act
     let (content_type, text) = scrape(&app, None).await;
@@ -48,6 +54,10 @@ async fn metrics_label_requests_by_route_template_and_count_deliveries() {
         "raw paths never become labels"
     );
     assert!(text.contains(r#"http_route="unmatched""#));
+    assert!(
+        text.contains(r#"http_request_method="_OTHER""#) && !text.contains("BREW"),
+        "a method the client invents is labelled _OTHER"
+    );
     let accepted_line = format!(
         r#"vos_notifications_accepted_total{{agent_id="{agent}",notification_type="user_message"}} 1"#
     );
