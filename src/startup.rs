@@ -123,6 +123,7 @@ impl Application {
             settings: settings.relay.clone(),
             confirm_timeout: settings.amqp.confirm_timeout,
             db_deadline: settings.database.acquire_timeout + settings.database.statement_timeout,
+            schema_ready: schema_ready.clone(),
         };
         let relay_task = tokio::spawn(relay.run(stop.clone()));
 

@@ -1,7 +1,13 @@
 //! The relay: publishes pending notifications whose fast path did not finish (broker outage,
 //! full queue, crash), in acceptance order, and keeps the backlog gauges current.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use sqlx::PgPool;
 use tokio::sync::oneshot;
@@ -29,6 +35,9 @@ pub struct Relay {
     /// `statement_timeout` cannot help on a half-open connection (the server never sees the
     /// statement), and without this a pass would wait for ever with its rows locked.
     pub db_deadline: Duration,
+    /// Set once the database exists and is migrated. Before that there is nothing to relay,
+    /// and a first start (which creates the database) must not log it as unreachable.
+    pub schema_ready: Arc<AtomicBool>,
 }
 
 impl Relay {
@@ -41,6 +50,9 @@ impl Relay {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tick.tick() => {}
+            }
+            if !self.schema_ready.load(Ordering::Acquire) {
+                continue;
             }
             let db_up = self.refresh_gauges().await;
             if db_up != db_was_up {
