@@ -14,6 +14,11 @@ use crate::{
 
 /// Most outcomes settled in one statement.
 const MAX_BATCH: usize = 512;
+/// How long a batch waits for more outcomes before it is settled. Marking rows published is
+/// not on any request's path (the status endpoint just shows `pending` a little longer), and
+/// each statement is a Postgres commit: under load, outcomes arrive a few at a time, and
+/// without the wait most updates carried fewer than ten rows.
+const LINGER: Duration = Duration::from_millis(10);
 
 /// Starts the recorder; it ends when every sender is dropped and the queue is drained.
 pub fn spawn_recorder(
@@ -27,6 +32,18 @@ pub fn spawn_recorder(
     let task = tokio::spawn(async move {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            if batch.len() < MAX_BATCH {
+                // Ends early when every sender is gone: shutdown must not wait.
+                let _ = tokio::time::timeout(LINGER, async {
+                    loop {
+                        let room = MAX_BATCH - batch.len();
+                        if room == 0 || rx.recv_many(&mut batch, room).await == 0 {
+                            break;
+                        }
+                    }
+                })
+                .await;
+            }
             settle(&pool, &metrics, max_attempts, deadline, &batch).await;
             batch.clear();
         }

@@ -105,14 +105,20 @@ impl Batches {
         let this = Arc::new(self);
         let mut inflight = JoinSet::new();
         let mut batch = Vec::with_capacity(this.max_batch);
-        // recv_many takes what has gathered (at least one): natural batching, no timer.
-        while rx.recv_many(&mut batch, this.max_batch).await > 0 {
+        loop {
+            // The permit first, then the batch: while every batch slot is busy, requests keep
+            // gathering in the queue and the next batch takes them all. (Taking the batch
+            // first left it with the one or two that had arrived, waiting for a slot.)
             let permit = this
                 .permits
                 .clone()
                 .acquire_owned()
                 .await
                 .expect("semaphore is never closed");
+            // recv_many takes what has gathered (at least one): natural batching, no timer.
+            if rx.recv_many(&mut batch, this.max_batch).await == 0 {
+                break;
+            }
             let jobs = std::mem::replace(&mut batch, Vec::with_capacity(this.max_batch));
             let this = this.clone();
             inflight.spawn(async move {
