@@ -24,11 +24,6 @@ use vos_gateway::{
     config::Settings, domain::NotifyRequest, metrics::Metrics, middleware::observe, telemetry,
 };
 
-// The gateway binary's allocator (see src/main.rs), so that both routes cost what they
-// would in the gateway.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Serialize)]
 struct Answer {
     status: &'static str,
