@@ -21,12 +21,22 @@ async fn health_passes_with_per_check_latency_uptime_and_version() {
 
     let (live, live_body) = health_json(app.get("/health/live").await.unwrap()).await;
     let (ready, ready_body) = health_json(app.get("/health/ready").await.unwrap()).await;
-    let (detail, body) = health_json(app.get("/health").await.unwrap()).await;
+    // The detail probes open a new broker connection with a 1 s deadline; while the fault
+    // tests load the machine one probe can miss it (a `warn`), so the check may be repeated.
+    let mut detail = health_json(app.get("/health").await.unwrap()).await;
+    for _ in 0..10 {
+        if detail.1["status"] == "pass" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        detail = health_json(app.get("/health").await.unwrap()).await;
+    }
+    let (detail, body) = detail;
 
     assert_eq!((live, ready, detail), (200, 200, 200));
     assert_eq!(live_body["status"], "pass");
     assert_eq!(ready_body["status"], "pass");
-    assert_eq!(body["status"], "pass");
+    assert_eq!(body["status"], "pass", "{body}");
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
     assert!(body["uptime"].as_u64().is_some());
     for check in ["postgres:responseTime", "rabbitmq:responseTime"] {
