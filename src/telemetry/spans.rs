@@ -21,18 +21,6 @@ pub struct TraceIds {
     pub tracestate: Option<String>,
 }
 
-impl TraceIds {
-    /// The `traceparent` header value (version 00).
-    pub fn traceparent(&self) -> String {
-        format!(
-            "00-{}-{}-{}",
-            self.trace_id,
-            self.span_id,
-            if self.sampled { "01" } else { "00" }
-        )
-    }
-}
-
 /// The server span of one request, named `"{method} {route}"` (the method alone when no
 /// route matched, `route` = `None`), as the HTTP conventions ask.
 pub fn request_span(
