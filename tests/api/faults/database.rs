@@ -4,6 +4,17 @@ use super::*;
 
 /// While Postgres is `state`, every notify is a 503 problem with Retry-After, every answer
 /// comes within the deadline (never a hang), and readiness is 503.
+/// `/health/ready`'s status codes, probed every 250 ms for `period`.
+async fn readiness_codes_for(app: &TestApp, period: Duration) -> Vec<u16> {
+    let started = Instant::now();
+    let mut codes = Vec::new();
+    while started.elapsed() < period {
+        codes.push(app.get("/health/ready").await.unwrap().status().as_u16());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    codes
+}
+
 fn assert_outage_answers(
     during_outage: &[&Attempt],
     slowest: Duration,
@@ -59,11 +70,7 @@ async fn postgres_cut_off_under_load_gives_quick_503s_never_a_202_and_service_re
     // Act: cut Postgres off for 3 s, probing readiness meanwhile.
     proxy.cut();
     let cut = Instant::now();
-    let mut ready_codes = Vec::new();
-    while cut.elapsed() < Duration::from_secs(3) {
-        ready_codes.push(app.get("/health/ready").await.unwrap().status().as_u16());
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let ready_codes = readiness_codes_for(&app, Duration::from_secs(3)).await;
     proxy.restore();
     let restored = Instant::now();
     load.wait_accepted(100, Duration::from_secs(15)).await;
@@ -140,11 +147,7 @@ async fn postgres_gone_silent_under_load_gives_503s_within_the_deadline_and_half
     tokio::time::sleep(Duration::from_millis(500)).await;
     proxy.stall();
     let stalled = Instant::now();
-    let mut ready_codes = Vec::new();
-    while stalled.elapsed() < Duration::from_secs(3) {
-        ready_codes.push(app.get("/health/ready").await.unwrap().status().as_u16());
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let ready_codes = readiness_codes_for(&app, Duration::from_secs(3)).await;
     proxy.restore_new_only();
     let restored = Instant::now();
     slow_inserts(&direct, false).await;
