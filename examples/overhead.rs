@@ -1,6 +1,7 @@
 //! What the gateway's middleware stack costs: one process serves the same trivial JSON
 //! handler twice, bare and behind the stack every gateway route has (`observe`: correlation
-//! id, server span, metrics, log line, problem rendering; body limits; timeout), with the
+//! id, server span, metrics, log line, problem rendering; body and header limits; timeout),
+//! applied by `vos_gateway::middleware::apply` as the gateway's router applies it, with the
 //! telemetry configured exactly as the gateway's (`VOS__TELEMETRY__*`, `OTEL_*`, `RUST_LOG`).
 //! `bench/run.sh` loads both routes alternately and reports the ratio.
 //!
@@ -12,16 +13,13 @@
 
 use axum::{
     Json, Router,
-    extract::DefaultBodyLimit,
     http::StatusCode,
-    middleware,
     routing::{get, post},
     serve::ListenerExt,
 };
 use serde::Serialize;
-use tower_http::{limit::RequestBodyLimitLayer, timeout::TimeoutLayer};
 use vos_gateway::{
-    config::Settings, domain::NotifyRequest, metrics::Metrics, middleware::observe, telemetry,
+    config::Settings, domain::NotifyRequest, metrics::Metrics, middleware, telemetry,
 };
 
 #[derive(Serialize)]
@@ -51,16 +49,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let metrics = Metrics::new(settings.metrics.max_agent_labels);
 
     let bare = Router::new().route("/bare", post(handler));
-    // The same layers, in the same order, as `vos_gateway::routes::router`.
-    let instrumented = Router::new()
-        .route("/instrumented", post(handler))
-        .layer(DefaultBodyLimit::max(settings.server.body_limit_bytes))
-        .layer(RequestBodyLimitLayer::new(settings.server.body_limit_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            settings.server.request_timeout,
-        ))
-        .layer(middleware::from_fn_with_state(metrics.clone(), observe));
+    // The gateway's own stack, through the function its router uses.
+    let instrumented = middleware::apply(
+        Router::new().route("/instrumented", post(handler)),
+        metrics.clone(),
+        &settings.server,
+    );
     let scrape = {
         let metrics = metrics.clone();
         Router::new().route(

@@ -54,6 +54,15 @@ pub struct DatabaseSettings {
     pub migrate_on_start: bool,
 }
 
+impl DatabaseSettings {
+    /// The most one database step may take, client side: getting a connection, then the
+    /// statement. Postgres enforces `statement_timeout` only on statements it receives, so
+    /// every wait on the database is also bounded here (a half-open link never answers).
+    pub fn deadline(&self) -> Duration {
+        self.acquire_timeout + self.statement_timeout
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AmqpSettings {

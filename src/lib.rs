@@ -1,9 +1,11 @@
 //! vos-gateway: the API gateway and telemetry backbone of VOS.
 //!
 //! A request flows `routes` → `store::Writer` (batched commit) → `broker::Publisher`
-//! (confirmed publish) → `outbox` (recording outcomes; the relay republishes what is
-//! left pending). `startup` wires it all together; `main` only parses the command line.
+//! (confirmed publish) → `outbox` (recording outcomes; the relay republishes what is left
+//! pending). `startup` wires it all together; `main` only calls `cli::run`. The layering,
+//! module by module, is in `docs/architecture.md`.
 
+pub mod background;
 pub mod broker;
 pub mod cli;
 pub mod config;

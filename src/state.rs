@@ -1,16 +1,14 @@
 //! What request handlers share.
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::Instant,
-};
+use std::{sync::Arc, time::Instant};
 
 use sqlx::PgPool;
 
-use crate::{broker::Publisher, metrics::Metrics, store::Writer};
+use crate::{
+    broker::Publisher,
+    metrics::Metrics,
+    store::{Schema, Writer},
+};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -20,15 +18,9 @@ pub struct AppState {
     pub metrics: Metrics,
     /// `host:port` of the broker, for the health check's reachability probe.
     pub broker_addr: Arc<str>,
-    /// Set once the migrations have run; until then the gateway is not ready.
-    pub schema_ready: Arc<AtomicBool>,
+    /// Until the migrations have run, the gateway is not ready.
+    pub schema: Schema,
     pub started: Instant,
-}
-
-impl AppState {
-    pub fn schema_ready(&self) -> bool {
-        self.schema_ready.load(Ordering::Acquire)
-    }
 }
 
 impl axum::extract::FromRef<AppState> for Metrics {

@@ -20,8 +20,8 @@ struct Body<'a> {
     notification_type: &'a str,
     source: &'a str,
     payload: &'a serde_json::Value,
-    trace_id: &'a str,
-    span_id: &'a str,
+    trace_id: String,
+    span_id: String,
     correlation_id: &'a str,
     timestamp: String,
 }
@@ -40,8 +40,8 @@ pub fn encode(notification: &Notification) -> Outbound {
         notification_type: &notification.notification_type,
         source: &notification.source,
         payload: &notification.payload,
-        trace_id: &notification.trace.trace_id,
-        span_id: &notification.trace.span_id,
+        trace_id: notification.trace.trace_id.to_string(),
+        span_id: notification.trace.span_id.to_string(),
         correlation_id: &notification.correlation_id,
         timestamp: notification
             .accepted_at

@@ -6,92 +6,30 @@
 //! unconfirmed publish is reported `Unavailable` (its row stays pending for the relay), and
 //! the task reconnects with jittered exponential backoff.
 
+mod job;
 pub mod message;
 mod queues;
 mod session;
+mod supervisor;
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
+use std::{
+    str::FromStr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
 };
 
-use tokio::sync::{mpsc, oneshot};
-use tracing::Span;
+use tokio::sync::mpsc;
 
-use crate::{config::AmqpSettings, domain::Notification, metrics::Metrics};
+pub use job::{Outcome, PublishJob, PublishResult, Reply};
 
-/// A notification to publish, with its producer span (ended when the broker answers).
-pub struct PublishJob {
-    pub notification: Notification,
-    pub span: Span,
-    pub reply: Reply,
-}
-
-/// Where the outcome of a publish goes.
-pub enum Reply {
-    /// The fast path: outcomes are recorded in the database in batches.
-    Record(mpsc::Sender<Outcome>),
-    /// The relay waits for each outcome before it commits its claim.
-    Wait(oneshot::Sender<Outcome>),
-}
-
-/// What the broker made of one publish.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PublishResult {
-    /// Acked and routed: the message is in the queue.
-    Confirmed,
-    /// Nacked by the broker.
-    Nacked,
-    /// Acked but returned unroutable (the queue vanished).
-    Returned,
-    /// No confirm within the deadline.
-    TimedOut,
-    /// No usable connection; nothing was sent, or its fate is unknown.
-    Unavailable,
-}
-
-impl PublishResult {
-    /// Rejections count towards `relay.max_attempts`; outages do not.
-    pub fn is_rejection(self) -> bool {
-        matches!(self, Self::Nacked | Self::Returned)
-    }
-
-    pub fn reason(self) -> &'static str {
-        match self {
-            Self::Confirmed => "confirmed",
-            Self::Nacked => "nack",
-            Self::Returned => "returned",
-            Self::TimedOut => "timeout",
-            Self::Unavailable => "unavailable",
-        }
-    }
-}
-
-/// The outcome of one publish, reported back to the fast path or the relay.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub notification_id: uuid::Uuid,
-    pub result: PublishResult,
-}
-
-impl PublishJob {
-    fn answer(self, result: PublishResult) {
-        let outcome = Outcome {
-            notification_id: self.notification.notification_id,
-            result,
-        };
-        match self.reply {
-            // A full recorder queue only delays the state change: the row stays pending
-            // and the relay publishes it again after its grace period.
-            Reply::Record(tx) => {
-                let _ = tx.try_send(outcome);
-            }
-            Reply::Wait(tx) => {
-                let _ = tx.send(outcome);
-            }
-        }
-    }
-}
+use crate::{
+    background::Stage,
+    config::{AmqpSettings, PublisherSettings},
+    metrics::Metrics,
+};
 
 /// A cheap handle on the publisher task.
 #[derive(Clone)]
@@ -102,20 +40,27 @@ pub struct Publisher {
 
 impl Publisher {
     /// Starts the publisher task. It stops once every handle is dropped and the jobs and
-    /// unconfirmed publishes are answered.
-    /// `poll_queues_every` is how often queue depth and consumer gauges are refreshed.
+    /// unconfirmed publishes are answered. `poll_queues_every` is how often queue depth and
+    /// consumer gauges are refreshed.
     pub fn spawn(
-        settings: AmqpSettings,
-        capacity: usize,
         metrics: Metrics,
-        poll_queues_every: std::time::Duration,
-    ) -> (Self, tokio::task::JoinHandle<()>) {
-        let (jobs, rx) = mpsc::channel(capacity);
+        amqp: &AmqpSettings,
+        settings: &PublisherSettings,
+        poll_queues_every: Duration,
+    ) -> (Self, Stage) {
+        let (jobs, rx) = mpsc::channel(settings.queue_capacity);
         let connected = Arc::new(AtomicBool::new(false));
-        let supervisor =
-            session::supervise(rx, settings, metrics, connected.clone(), poll_queues_every);
-        let task = tokio::spawn(supervisor);
-        (Self { jobs, connected }, task)
+        let supervisor = supervisor::supervise(
+            rx,
+            amqp.clone(),
+            metrics,
+            connected.clone(),
+            poll_queues_every,
+        );
+        (
+            Self { jobs, connected },
+            Stage::spawn("publisher", supervisor),
+        )
     }
 
     /// Queues a job without waiting; `false` when the queue is full or closed, in which case
@@ -133,4 +78,20 @@ impl Publisher {
     pub fn is_connected(&self) -> bool {
         self.connected.load(Ordering::Relaxed)
     }
+}
+
+/// An AMQP URL that does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: `amqp.url`: {0}")]
+pub struct InvalidUrl(String);
+
+/// `host:port` of an AMQP URL, for the health check's reachability probe.
+///
+/// ```
+/// assert_eq!(vos_gateway::broker::address("amqp://guest:guest@127.0.0.1:5672/%2f").unwrap(), "127.0.0.1:5672");
+/// assert_eq!(vos_gateway::broker::address("amqps://mq.internal/vos").unwrap(), "mq.internal:5671");
+/// ```
+pub fn address(url: &str) -> Result<String, InvalidUrl> {
+    let uri = lapin::uri::AMQPUri::from_str(url).map_err(InvalidUrl)?;
+    Ok(format!("{}:{}", uri.authority.host, uri.authority.port))
 }

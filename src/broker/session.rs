@@ -1,11 +1,7 @@
-//! The publisher task: connect, publish with confirms, and reconnect after failures.
+//! One AMQP session: a connection, its confirm-mode channel, and the publishes in flight on it.
 
 use std::{
     collections::HashMap,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
     time::{Duration, Instant},
 };
 
@@ -21,7 +17,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use super::{PublishJob, PublishResult, message, queues::Queues};
 use crate::{
     config::AmqpSettings,
-    metrics::{FailureLabels, Metrics, TraceExemplar, TraceIdLabel},
+    metrics::{FailureLabels, Metrics, TraceExemplar},
 };
 
 type ConfirmFuture = BoxFuture<
@@ -33,73 +29,14 @@ type ConfirmFuture = BoxFuture<
 >;
 
 /// Why a session ended.
-enum End {
+pub(super) enum End {
     /// Every job handle is gone and everything in flight was answered.
     Drained,
     /// The connection or channel failed.
     Failed(String),
 }
 
-/// Runs sessions until the job queue closes, reconnecting with backoff in between.
-pub(super) async fn supervise(
-    mut jobs: mpsc::Receiver<PublishJob>,
-    settings: AmqpSettings,
-    metrics: Metrics,
-    connected: Arc<AtomicBool>,
-    poll_queues_every: Duration,
-) {
-    let mut backoff = settings.reconnect_min;
-    let mut ever_connected = false;
-    loop {
-        match timeout(settings.connect_timeout, Session::open(&settings)).await {
-            Ok(Ok(session)) => {
-                if ever_connected {
-                    metrics.amqp_reconnects.inc();
-                }
-                ever_connected = true;
-                backoff = settings.reconnect_min;
-                connected.store(true, Ordering::Relaxed);
-                metrics.amqp_connected.set(1);
-                tracing::info!("connected to RabbitMQ");
-                let end = session
-                    .serve(&mut jobs, &settings, &metrics, poll_queues_every)
-                    .await;
-                connected.store(false, Ordering::Relaxed);
-                metrics.amqp_connected.set(0);
-                match end {
-                    End::Drained => return,
-                    End::Failed(reason) => {
-                        tracing::warn!(%reason, "RabbitMQ session ended; reconnecting")
-                    }
-                }
-            }
-            Ok(Err(error)) => tracing::warn!(error = %error, "cannot connect to RabbitMQ"),
-            Err(_) => {
-                tracing::warn!(timeout = ?settings.connect_timeout, "connecting to RabbitMQ timed out")
-            }
-        }
-        // Until the next attempt, answer jobs at once: their rows stay pending for the relay.
-        let pause = tokio::time::sleep(jitter(backoff));
-        tokio::pin!(pause);
-        loop {
-            tokio::select! {
-                _ = &mut pause => break,
-                job = jobs.recv() => match job {
-                    Some(job) => job.answer(PublishResult::Unavailable),
-                    None => return,
-                },
-            }
-        }
-        backoff = (backoff * 2).min(settings.reconnect_max);
-    }
-}
-
-/// Between 50% and 100% of `base`, so that replicas do not reconnect in lockstep.
-fn jitter(base: Duration) -> Duration {
-    base.mul_f64(0.5 + rand::random::<f64>() * 0.5)
-}
-
-struct Session {
+pub(super) struct Session {
     connection: Connection,
     /// Confirm-mode channel, used by this task alone (channels must not be shared for publishing).
     publish: Channel,
@@ -109,7 +46,7 @@ struct Session {
 }
 
 impl Session {
-    async fn open(settings: &AmqpSettings) -> Result<Self, lapin::Error> {
+    pub(super) async fn open(settings: &AmqpSettings) -> Result<Self, lapin::Error> {
         let properties = ConnectionProperties::default().with_connection_name("vos-gateway".into());
         let connection = Connection::connect(&settings.url, properties).await?;
         let publish = connection.create_channel().await?;
@@ -126,7 +63,7 @@ impl Session {
         })
     }
 
-    async fn serve(
+    pub(super) async fn serve(
         mut self,
         jobs: &mut mpsc::Receiver<PublishJob>,
         settings: &AmqpSettings,
@@ -272,11 +209,7 @@ impl Session {
 
 /// Metrics and span status for one settled publish.
 fn record(job: &PublishJob, outcome: PublishResult, elapsed: Duration, metrics: &Metrics) {
-    let exemplar = TraceExemplar {
-        trace_id: TraceIdLabel(
-            u128::from_str_radix(&job.notification.trace.trace_id, 16).unwrap_or(0),
-        ),
-    };
+    let exemplar = TraceExemplar::new(job.notification.trace.trace_id.to_bytes());
     let labels = metrics.delivery_labels(
         job.notification.agent_id.as_str(),
         &job.notification.notification_type,

@@ -1,8 +1,6 @@
 //! Label sets, and the cap that keeps client-chosen values from exploding cardinality.
 
-use std::{collections::HashSet, sync::Arc};
-
-use std::fmt::Write as _;
+use std::{collections::HashSet, fmt::Write as _, sync::Arc};
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 
@@ -64,6 +62,50 @@ pub struct PoolStateLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TraceExemplar {
     pub trace_id: TraceIdLabel,
+}
+
+impl TraceExemplar {
+    pub fn new(trace_id: [u8; 16]) -> Self {
+        Self {
+            trace_id: TraceIdLabel(u128::from_be_bytes(trace_id)),
+        }
+    }
+}
+
+/// `vos_publish_failures_total{reason}`: every way a publish can fail.
+pub const PUBLISH_FAILURE_REASONS: [&str; 4] = ["nack", "returned", "timeout", "unavailable"];
+
+/// The dependencies `vos_dependency_up` reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dependency {
+    Postgres,
+    RabbitMq,
+}
+
+impl Dependency {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Postgres => "postgres",
+            Self::RabbitMq => "rabbitmq",
+        }
+    }
+}
+
+/// The bounded queues whose overflow `vos_overload_rejections_total{stage}` counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overload {
+    /// The batch writer's queue: notify answers 503.
+    Writer,
+}
+
+impl Overload {
+    pub const ALL: [Self; 1] = [Self::Writer];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Writer => "writer",
+        }
+    }
 }
 
 /// A trace id, written as 32 lowercase hex digits only when scraped: exemplars are replaced

@@ -1,16 +1,21 @@
 //! The one middleware around every route: correlation id, server span (continuing a valid
 //! incoming `traceparent`), problem rendering, response headers, metrics and the log line.
+//!
+//! It runs once per request, so it allocates as little as it can: static method names,
+//! interned route templates, ids formatted on the stack.
 
-use std::time::Instant;
+use std::{sync::Arc, time::Instant};
 
 use axum::body::HttpBody as _;
 use axum::{
     extract::{MatchedPath, Request, State},
-    http::{HeaderValue, Method, header},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     middleware::Next,
     response::Response,
 };
-use tracing::Instrument;
+use opentelemetry::trace::SpanContext;
+use prometheus_client::metrics::gauge::Gauge;
+use tracing::{Instrument, Span};
 
 use super::{
     CorrelationId,
@@ -19,50 +24,129 @@ use super::{
 };
 use crate::{
     error::LoggedError,
-    metrics::{HttpLabels, HttpRouteLabels, Metrics, TraceExemplar, TraceIdLabel},
+    metrics::{HttpLabels, HttpRouteLabels, Metrics, TraceExemplar},
     telemetry::{self, UNMATCHED},
-    trace_context::{TraceParent, sanitize_tracestate, traceparent_bytes},
+    trace_context::{TraceParent, encode_traceparent, sanitize_tracestate},
 };
 
-/// Runs once per request, so it allocates as little as it can: static method names,
-/// interned route templates, ids formatted on the stack.
 pub async fn observe(State(metrics): State<Metrics>, mut request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = method_label(request.method());
-    let matched = request.extensions().get::<MatchedPath>().cloned();
-    let route = metrics
-        .routes
-        .label(matched.as_ref().map_or(UNMATCHED, MatchedPath::as_str));
-    let path = request.uri().path().to_owned();
-    let cid = correlation_id(request.headers());
-    let span = telemetry::request_span(
-        method,
-        matched.as_ref().map(MatchedPath::as_str),
-        &cid,
-        remote_parent(request.headers()),
-    );
-    request.extensions_mut().insert(CorrelationId(cid.clone()));
-    let request_size = content_length(request.headers());
+    let observed = Observed::begin(&metrics, &mut request);
+    let response = next.run(request).instrument(observed.span.clone()).await;
+    observed.finish(&metrics, response)
+}
 
-    let active = metrics
-        .active_requests
-        .get_or_create_owned(&HttpRouteLabels {
-            http_request_method: method,
-            http_route: route.clone(),
+/// A request between its arrival and its response.
+struct Observed {
+    started: Instant,
+    method: &'static str,
+    route: Arc<str>,
+    path: String,
+    correlation_id: Arc<str>,
+    span: Span,
+    request_size: u64,
+    active: Gauge,
+}
+
+impl Observed {
+    /// Names the request, opens its server span, hands the correlation id to the handlers and
+    /// counts it active.
+    fn begin(metrics: &Metrics, request: &mut Request) -> Self {
+        let started = Instant::now();
+        let method = method_label(request.method());
+        let matched = request.extensions().get::<MatchedPath>();
+        let template = matched.map(MatchedPath::as_str);
+        let route = metrics.routes.label(template.unwrap_or(UNMATCHED));
+        let correlation_id = correlation_id(request.headers());
+        let span = telemetry::request_span(
+            method,
+            template,
+            &correlation_id,
+            remote_parent(request.headers()),
+        );
+        let path = request.uri().path().to_owned();
+        let request_size = content_length(request.headers());
+        request
+            .extensions_mut()
+            .insert(CorrelationId(correlation_id.clone()));
+        let active = metrics
+            .active_requests
+            .get_or_create_owned(&HttpRouteLabels {
+                http_request_method: method,
+                http_route: route.clone(),
+            });
+        active.inc();
+        Self {
+            started,
+            method,
+            route,
+            path,
+            correlation_id,
+            span,
+            request_size,
+            active,
+        }
+    }
+
+    /// Renders errors as problems, sets the tracing headers, records the metrics, the span's
+    /// outcome and the completion log line.
+    fn finish(self, metrics: &Metrics, response: Response) -> Response {
+        self.active.dec();
+        let status = response.status();
+        let error = response.extensions().get::<LoggedError>().cloned();
+        let mut response = problem::render(response, &self.correlation_id, &self.path);
+        let context = telemetry::span_context(&self.span);
+        set_tracing_headers(response.headers_mut(), &self.correlation_id, &context);
+
+        let elapsed = self.started.elapsed();
+        let response_size = response.body().size_hint().exact().unwrap_or(0);
+        let labels = HttpLabels {
+            http_request_method: self.method,
+            http_route: self.route,
+            http_response_status_code: status.as_u16(),
+        };
+        let exemplar = TraceExemplar::new(context.trace_id().to_bytes());
+        metrics.request_duration.get_or_create(&labels).observe(
+            elapsed.as_secs_f64(),
+            Some(exemplar),
+            None,
+        );
+        metrics
+            .request_body_size
+            .get_or_create(&labels)
+            .observe(self.request_size as f64);
+        metrics
+            .response_body_size
+            .get_or_create(&labels)
+            .observe(response_size as f64);
+
+        let span = self.span;
+        span.record("http.response.status_code", status.as_u16());
+        if status.is_server_error() {
+            span.record("otel.status_code", "error");
+            span.record("error.type", status.as_str());
+        }
+        span.in_scope(|| {
+            log_error(status, error);
+            tracing::info!(
+                http.request.method = self.method,
+                http.route = &*labels.http_route,
+                http.response.status_code = status.as_u16(),
+                duration_ms = elapsed.as_secs_f64() * 1000.0,
+                request_size = self.request_size,
+                response_size,
+                "request completed"
+            );
         });
-    active.inc();
-    let response = next.run(request).instrument(span.clone()).await;
-    active.dec();
+        response
+    }
+}
 
-    let status = response.status();
-    let error = response.extensions().get::<LoggedError>().cloned();
-    let mut response = problem::render(response, &cid, &path);
-    let context = telemetry::span_context(&span);
-    let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&cid) {
+/// `X-Correlation-ID` and `traceparent` on every response, so a client can quote either.
+fn set_tracing_headers(headers: &mut HeaderMap, correlation_id: &str, context: &SpanContext) {
+    if let Ok(value) = HeaderValue::from_str(correlation_id) {
         headers.insert(X_CORRELATION_ID, value);
     }
-    let traceparent = traceparent_bytes(
+    let traceparent = encode_traceparent(
         context.trace_id().to_bytes(),
         context.span_id().to_bytes(),
         context.trace_flags().to_u8(),
@@ -70,55 +154,18 @@ pub async fn observe(State(metrics): State<Metrics>, mut request: Request, next:
     if let Ok(value) = HeaderValue::from_bytes(&traceparent) {
         headers.insert("traceparent", value);
     }
+}
 
-    let elapsed = started.elapsed();
-    let response_size = response.body().size_hint().exact().unwrap_or(0);
-    let labels = HttpLabels {
-        http_request_method: method,
-        http_route: route,
-        http_response_status_code: status.as_u16(),
-    };
-    metrics.request_duration.get_or_create(&labels).observe(
-        elapsed.as_secs_f64(),
-        Some(TraceExemplar {
-            trace_id: TraceIdLabel(u128::from_be_bytes(context.trace_id().to_bytes())),
-        }),
-        None,
-    );
-    metrics
-        .request_body_size
-        .get_or_create(&labels)
-        .observe(request_size as f64);
-    metrics
-        .response_body_size
-        .get_or_create(&labels)
-        .observe(response_size as f64);
-
-    span.record("http.response.status_code", status.as_u16());
-    if status.is_server_error() {
-        span.record("otel.status_code", "error");
-        span.record("error.type", status.as_str());
-    }
-    span.in_scope(|| {
-        if let Some(LoggedError(error)) = &error {
-            let error = error.as_ref() as &dyn std::error::Error;
-            if status.is_server_error() {
-                tracing::error!(error, "request failed");
-            } else {
-                tracing::info!(error, "request rejected");
-            }
+/// The error behind a 4xx or 5xx, inside the request span: 5xx as errors, refusals as info.
+fn log_error(status: StatusCode, error: Option<LoggedError>) {
+    if let Some(LoggedError(error)) = &error {
+        let error = error.as_ref() as &dyn std::error::Error;
+        if status.is_server_error() {
+            tracing::error!(error, "request failed");
+        } else {
+            tracing::info!(error, "request rejected");
         }
-        tracing::info!(
-            http.request.method = method,
-            http.route = &*labels.http_route,
-            http.response.status_code = status.as_u16(),
-            duration_ms = elapsed.as_secs_f64() * 1000.0,
-            request_size,
-            response_size,
-            "request completed"
-        );
-    });
-    response
+    }
 }
 
 /// `http.request.method` as the HTTP conventions define it: the standard methods by name,
@@ -140,7 +187,7 @@ fn method_label(method: &Method) -> &'static str {
 
 /// A valid `traceparent` (with its sanitised `tracestate`) continues the caller's trace;
 /// anything else is ignored and a new trace starts, as the W3C spec requires.
-fn remote_parent(headers: &axum::http::HeaderMap) -> Option<opentelemetry::trace::SpanContext> {
+fn remote_parent(headers: &HeaderMap) -> Option<SpanContext> {
     let mut values = headers.get_all("traceparent").iter();
     let first = values.next()?;
     if values.next().is_some() {
@@ -156,7 +203,7 @@ fn remote_parent(headers: &axum::http::HeaderMap) -> Option<opentelemetry::trace
     Some(parent.to_span_context(tracestate.as_deref()))
 }
 
-fn content_length(headers: &axum::http::HeaderMap) -> u64 {
+fn content_length(headers: &HeaderMap) -> u64 {
     headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse().ok())

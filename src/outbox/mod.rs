@@ -1,8 +1,84 @@
-//! The outbox side of delivery: recording what the broker said about fast-path publishes,
-//! and the relay that publishes whatever is still pending after an outage or a crash.
+//! Delivery, from a committed row to a confirmed message: the hand-off from the batch writer
+//! to the publisher (the fast path), the recorder that settles fast-path outcomes, and the
+//! relay that publishes whatever is still pending after an outage or a crash.
 
 mod recorder;
 mod relay;
+mod settle;
 
-pub use recorder::spawn_recorder;
-pub use relay::Relay;
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    background::Stages,
+    broker::{PublishJob, Publisher, Reply},
+    config::Settings,
+    metrics::Metrics,
+    store::{OnCommitted, Schema, Writer},
+};
+
+/// The delivery stages of one gateway.
+pub struct Delivery;
+
+impl Delivery {
+    /// Starts the writer, the recorder and the relay around `publisher`; returns the writer
+    /// handlers commit through, and the stages in shutdown order (the relay stops first; the
+    /// writer, then the recorder, end once what feeds them has let go).
+    pub fn spawn(
+        pool: PgPool,
+        publisher: Publisher,
+        metrics: Metrics,
+        schema: Schema,
+        settings: &Settings,
+        shutdown: CancellationToken,
+    ) -> (Writer, Stages) {
+        let db_deadline = settings.database.deadline();
+        let (recorder, recorder_stage) = recorder::spawn(
+            pool.clone(),
+            metrics.clone(),
+            settings.relay.max_attempts,
+            db_deadline,
+            settings.publisher.queue_capacity,
+        );
+        let (writer, writer_stage) = Writer::spawn(
+            pool.clone(),
+            &settings.writer,
+            db_deadline,
+            settings.relay.grace,
+            fast_path(publisher.clone(), recorder),
+        );
+        let relay = relay::Relay {
+            pool,
+            publisher,
+            metrics,
+            settings: settings.relay.clone(),
+            confirm_timeout: settings.amqp.confirm_timeout,
+            db_deadline,
+            schema,
+        };
+        let mut stages = Stages::default();
+        stages
+            .push(relay.spawn(shutdown))
+            .push(writer_stage)
+            .push(recorder_stage);
+        (writer, stages)
+    }
+}
+
+/// The fast path: each committed notification goes straight to the publisher, its outcome to
+/// the recorder. A full publisher queue is not an error: the row is pending and the relay has
+/// it after its grace period.
+fn fast_path(publisher: Publisher, recorder: recorder::Recorder) -> OnCommitted {
+    Arc::new(move |notification, span| {
+        let job = PublishJob {
+            notification,
+            span,
+            reply: Reply::Record(recorder.clone()),
+        };
+        if !publisher.offer(job) {
+            tracing::debug!("publisher queue full; the relay will publish this notification");
+        }
+    })
+}

@@ -14,7 +14,7 @@ use axum::{
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::{metrics::DependencyLabels, state::AppState, store};
+use crate::{metrics::Dependency, state::AppState, store};
 
 const HEALTH_JSON: &str = "application/health+json";
 /// Probes answer within this, whatever the dependency does.
@@ -128,15 +128,9 @@ async fn check_postgres(state: &AppState) -> (Status, Duration, Option<String>) 
     let result = store::ping(&state.pool, PROBE_TIMEOUT).await;
     let latency = started.elapsed();
     let up = result.is_ok();
-    state
-        .metrics
-        .dependency_up
-        .get_or_create(&DependencyLabels {
-            dependency: "postgres",
-        })
-        .set(i64::from(up));
+    state.metrics.mark_dependency(Dependency::Postgres, up);
     match result {
-        Ok(()) if state.schema_ready() => (Status::Pass, latency, None),
+        Ok(()) if state.schema.is_ready() => (Status::Pass, latency, None),
         Ok(()) => (
             Status::Fail,
             latency,
@@ -158,11 +152,7 @@ async fn check_rabbitmq(state: &AppState) -> (Status, Duration, Option<String>) 
     let connected = state.publisher.is_connected();
     state
         .metrics
-        .dependency_up
-        .get_or_create(&DependencyLabels {
-            dependency: "rabbitmq",
-        })
-        .set(i64::from(connected));
+        .mark_dependency(Dependency::RabbitMq, connected);
     match (connected, reachable) {
         (true, Ok(Ok(_))) => (Status::Pass, latency, None),
         (true, _) => (

@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 use axum::{http::header, response::IntoResponse};
 use utoipa::OpenApi;
 
-use super::{health, metrics, notifications, notify};
+use super::{accept, health, metrics, status};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,8 +15,8 @@ use super::{health, metrics, notifications, notify};
                        published to RabbitMQ with W3C trace context."
     ),
     paths(
-        notify::notify,
-        notifications::show,
+        accept::notify,
+        status::show,
         health::live,
         health::ready,
         health::detail,

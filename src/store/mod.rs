@@ -1,66 +1,23 @@
-//! Postgres: the pool, migrations, and the notification (outbox) table.
+//! Postgres: the pool, the schema, and the notification (outbox) table.
 
+mod error;
 pub mod notifications;
+mod schema;
 mod writer;
 
 use std::{str::FromStr, time::Duration};
 
 use sqlx::{
-    ConnectOptions, Connection, Postgres,
-    migrate::{MigrateDatabase, Migrator},
+    ConnectOptions, Connection,
     postgres::{PgConnectOptions, PgPool, PgPoolOptions},
 };
 
+pub use error::{StoreError, bounded};
 pub use notifications::{Backlog, StoredNotification};
+pub use schema::{MIGRATOR, Schema, prepare};
 pub use writer::{CommitError, OnCommitted, Writer};
 
 use crate::config::DatabaseSettings;
-
-/// The migrations in `migrations/`, embedded in the binary.
-pub static MIGRATOR: Migrator = sqlx::migrate!();
-
-/// A database failure, split by what the client should be told.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// Unreachable, overloaded or restarting: worth retrying later (503).
-    #[error("the database is unavailable")]
-    Unavailable(#[source] sqlx::Error),
-    /// The database did not answer within the deadline (503).
-    #[error("the database did not answer within {0:?}")]
-    Timeout(Duration),
-    /// Anything else is a bug or a schema problem (500).
-    #[error("database error")]
-    Query(#[source] sqlx::Error),
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(error: sqlx::Error) -> Self {
-        let unavailable = match &error {
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_) => true,
-            sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
-            // Class 08: connection exception; 57: operator intervention (shutdown, statement
-            // timeout); 53: insufficient resources (too many connections, disk full).
-            sqlx::Error::Database(db) => db
-                .code()
-                .is_some_and(|c| c.starts_with("08") || c.starts_with("57") || c.starts_with("53")),
-            _ => false,
-        };
-        if unavailable {
-            Self::Unavailable(error)
-        } else {
-            Self::Query(error)
-        }
-    }
-}
-
-impl StoreError {
-    pub fn is_unavailable(&self) -> bool {
-        !matches!(self, Self::Query(_))
-    }
-}
 
 fn connect_options(settings: &DatabaseSettings) -> Result<PgConnectOptions, sqlx::Error> {
     let statement_timeout = format!("{}ms", settings.statement_timeout.as_millis());
@@ -106,37 +63,11 @@ pub fn pool(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
         .connect_lazy_with(connect_options(settings)?))
 }
 
-/// Creates the database named in the URL when it does not exist.
-pub async fn create_database_if_missing(settings: &DatabaseSettings) -> Result<(), StoreError> {
-    let deadline = settings.acquire_timeout * 2;
-    let url = settings.url.as_str();
-    let exists = tokio::time::timeout(deadline, Postgres::database_exists(url))
-        .await
-        .map_err(|_| StoreError::Timeout(deadline))??;
-    if exists {
-        return Ok(());
-    }
-    match tokio::time::timeout(deadline, Postgres::create_database(url)).await {
-        Err(_) => Err(StoreError::Timeout(deadline)),
-        Ok(Ok(())) => {
-            tracing::info!("created the database");
-            Ok(())
-        }
-        // 42P04 duplicate_database: another replica created it first.
-        Ok(Err(sqlx::Error::Database(db))) if db.code().as_deref() == Some("42P04") => Ok(()),
-        Ok(Err(error)) => Err(error.into()),
-    }
-}
-
-/// Runs pending migrations. sqlx takes an advisory lock, so replicas starting together are safe.
-pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
-    MIGRATOR.run(pool).await
-}
-
 /// `SELECT 1` within `deadline`: the readiness probe.
 pub async fn ping(pool: &PgPool, deadline: Duration) -> Result<(), StoreError> {
-    tokio::time::timeout(deadline, sqlx::query("select 1").execute(pool))
-        .await
-        .map_err(|_| StoreError::Timeout(deadline))??;
-    Ok(())
+    bounded(deadline, async {
+        sqlx::query("select 1").execute(pool).await?;
+        Ok(())
+    })
+    .await
 }

@@ -13,7 +13,7 @@ use tokio::{
 use tracing::Span;
 
 use super::{StoreError, notifications};
-use crate::{config::WriterSettings, domain::Notification};
+use crate::{background::Stage, config::WriterSettings, domain::Notification};
 
 /// Called for each committed notification, before its request is answered.
 pub type OnCommitted = Arc<dyn Fn(Notification, Span) + Send + Sync>;
@@ -59,7 +59,7 @@ impl Writer {
         deadline: Duration,
         grace: Duration,
         on_committed: OnCommitted,
-    ) -> (Self, tokio::task::JoinHandle<()>) {
+    ) -> (Self, Stage) {
         let (jobs, rx) = mpsc::channel(settings.queue_capacity);
         let batches = Batches {
             pool,
@@ -69,7 +69,7 @@ impl Writer {
             grace: chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::seconds(5)),
             on_committed,
         };
-        (Self { jobs }, tokio::spawn(batches.run(rx)))
+        (Self { jobs }, Stage::spawn("writer", batches.run(rx)))
     }
 
     /// Commits `notification`; returns once it is durable in Postgres.

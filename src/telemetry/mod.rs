@@ -24,9 +24,7 @@ use tracing_subscriber::{
 use crate::config::{LogFormat, OtlpProtocol, TelemetrySettings};
 pub use json_log::JsonLogLayer;
 use log_writer::LogFlushGuard;
-pub use spans::{
-    TraceIds, UNMATCHED, ids_of, producer_span, republish_span, request_span, span_context,
-};
+pub use spans::{UNMATCHED, producer_span, republish_span, request_span, span_context};
 
 /// Deadline for one OTLP export; a slow collector must not hold spans in memory for long.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -61,6 +59,13 @@ pub enum TelemetryError {
     LogWriter(std::io::Error),
     #[error("a global tracing subscriber is already installed")]
     AlreadyInstalled(#[from] tracing::subscriber::SetGlobalDefaultError),
+}
+
+impl TelemetryError {
+    /// Whether the settings are at fault (exit status 2) rather than the environment.
+    pub fn is_configuration(&self) -> bool {
+        matches!(self, Self::Filter(_) | Self::Exporter { .. })
+    }
 }
 
 /// [`init`] with the logs on standard output, buffered and written in batches (see

@@ -11,16 +11,6 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 /// `http.route` of a request that matched no route: raw paths would explode cardinality.
 pub const UNMATCHED: &str = "unmatched";
 
-/// The ids of a span, as lowercase hex.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TraceIds {
-    pub trace_id: String,
-    pub span_id: String,
-    pub sampled: bool,
-    /// The W3C `tracestate` carried with the context, if any.
-    pub tracestate: Option<String>,
-}
-
 /// The server span of one request, named `"{method} {route}"` (the method alone when no
 /// route matched, `route` = `None`), as the HTTP conventions ask.
 pub fn request_span(
@@ -83,17 +73,6 @@ pub fn republish_span(
     let _ = span.set_parent(Context::new().with_remote_span_context(original));
     span.set_attribute("vos.republish", true);
     span
-}
-
-/// The trace and span ids of `span`, as hex (see [`span_context`]).
-pub fn ids_of(span: &Span) -> TraceIds {
-    let sc = span_context(span);
-    TraceIds {
-        trace_id: sc.trace_id().to_string(),
-        span_id: sc.span_id().to_string(),
-        sampled: sc.is_sampled(),
-        tracestate: Some(sc.trace_state().header()).filter(|state| !state.is_empty()),
-    }
 }
 
 /// The OpenTelemetry context of `span`. When the span is disabled (no subscriber, as in some

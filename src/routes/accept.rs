@@ -2,7 +2,7 @@
 
 use axum::{
     Json,
-    extract::{FromRequest, Path, State, rejection::JsonRejection},
+    extract::{Path, State},
     http::{HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
@@ -10,38 +10,17 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::{
-    domain::{NewNotification, Notification, NotifyRequest, TraceStamp, ValidationError},
-    error::{ApiError, Problem},
-    metrics::StageLabels,
+    domain::{IdempotencyKey, NewNotification, Notification, NotifyRequest},
+    error::{ApiError, ApiJson, Problem},
+    metrics::Overload,
     middleware::CorrelationId,
     state::AppState,
-    store::{CommitError, StoreError, notifications},
+    store::{CommitError, notifications},
     telemetry,
-    trace_context::is_acceptable_correlation_id,
+    trace_context::TraceStamp,
 };
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
-
-/// `axum::Json`, with rejections turned into our problems.
-#[derive(FromRequest)]
-#[from_request(via(Json), rejection(ApiError))]
-pub struct ApiJson<T>(pub T);
-
-impl From<JsonRejection> for ApiError {
-    fn from(rejection: JsonRejection) -> Self {
-        match rejection {
-            JsonRejection::JsonDataError(error) => ApiError::InvalidBody(error.body_text()),
-            JsonRejection::JsonSyntaxError(error) => ApiError::MalformedJson(error.body_text()),
-            JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
-            JsonRejection::BytesRejection(error)
-                if error.status() == StatusCode::PAYLOAD_TOO_LARGE =>
-            {
-                ApiError::PayloadTooLarge
-            }
-            other => ApiError::MalformedJson(other.body_text()),
-        }
-    }
-}
 
 /// The 202 body.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -58,7 +37,7 @@ impl Accepted {
     fn of(notification: &Notification) -> Self {
         Self {
             notification_id: notification.notification_id,
-            trace_id: notification.trace.trace_id.clone(),
+            trace_id: notification.trace.trace_id.to_string(),
             correlation_id: notification.correlation_id.clone(),
             status: "accepted",
         }
@@ -105,7 +84,7 @@ pub async fn notify(
         &notification_id.to_string(),
         &correlation_id,
     );
-    let ids = telemetry::ids_of(&span);
+    let trace = TraceStamp::of(&telemetry::span_context(&span));
     let labels = state
         .metrics
         .delivery_labels(new.agent_id.as_str(), &new.notification_type);
@@ -113,22 +92,13 @@ pub async fn notify(
     let retry_check = idempotency_key
         .as_ref()
         .map(|key| (key.clone(), new.clone()));
-    let notification = Notification {
+    let notification = Notification::accept(
+        new,
         notification_id,
-        agent_id: new.agent_id,
-        notification_type: new.notification_type,
-        source: new.source,
-        payload: new.payload,
-        correlation_id: correlation_id.to_string(),
-        trace: TraceStamp {
-            trace_id: ids.trace_id,
-            span_id: ids.span_id,
-            sampled: ids.sampled,
-            tracestate: ids.tracestate,
-        },
-        accepted_at: chrono::Utc::now(),
+        correlation_id.to_string(),
+        trace,
         idempotency_key,
-    };
+    );
     let accepted = Accepted::of(&notification);
     match state.writer.commit(notification, span).await {
         Ok(()) => {
@@ -140,12 +110,7 @@ pub async fn notify(
             replay(&state, &new, &key).await
         }
         Err(CommitError::Overloaded) => {
-            let stage = StageLabels { stage: "writer" };
-            state
-                .metrics
-                .overload_rejections
-                .get_or_create(&stage)
-                .inc();
+            state.metrics.overloaded(Overload::Writer);
             Err(ApiError::Overloaded)
         }
         Err(error @ (CommitError::Unavailable | CommitError::Stopped)) => {
@@ -155,27 +120,24 @@ pub async fn notify(
     }
 }
 
-/// The `Idempotency-Key` header, if any: short and plain, like a correlation id.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+/// The `Idempotency-Key` header, if any.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
     let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
         return Ok(None);
     };
-    match value.to_str() {
-        Ok(key) if is_acceptable_correlation_id(key) => Ok(Some(key.to_owned())),
-        _ => Err(ValidationError::new(
-            "Idempotency-Key",
-            "must be 1-128 characters of A-Z, a-z, 0-9, '-', '_', '.' or ':'",
-        )
-        .into()),
-    }
+    let value = value.to_str().unwrap_or_default();
+    Ok(Some(IdempotencyKey::parse(value)?))
 }
 
 /// A retry with a key the agent already used: the original 202 for the same request, a
 /// 422 for a different one. Nothing new is stored or published either way.
-async fn replay(state: &AppState, new: &NewNotification, key: &str) -> Result<Response, ApiError> {
+async fn replay(
+    state: &AppState,
+    new: &NewNotification,
+    key: &IdempotencyKey,
+) -> Result<Response, ApiError> {
     let original = notifications::find_by_idempotency_key(&state.pool, new.agent_id.as_str(), key)
-        .await
-        .map_err(store_error)?
+        .await?
         .ok_or_else(|| ApiError::Internal("idempotency key conflict without a row".into()))?;
     if !original.same_request_as(new) {
         return Err(ApiError::IdempotencyKeyReused);
@@ -185,12 +147,4 @@ async fn replay(state: &AppState, new: &NewNotification, key: &str) -> Result<Re
         .headers_mut()
         .insert("idempotent-replayed", HeaderValue::from_static("true"));
     Ok(response)
-}
-
-pub(super) fn store_error(error: StoreError) -> ApiError {
-    if error.is_unavailable() {
-        ApiError::DatabaseUnavailable(Box::new(error))
-    } else {
-        ApiError::Internal(Box::new(error))
-    }
 }

@@ -50,15 +50,8 @@ pub async fn show(
 ) -> Result<Json<NotificationView>, ApiError> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::InvalidNotificationId(truncate(&id)))?;
     let stored = notifications::find(&state.pool, id)
-        .await
-        .map_err(|error| {
-            if error.is_unavailable() {
-                ApiError::DatabaseUnavailable(Box::new(error))
-            } else {
-                ApiError::Internal(Box::new(error))
-            }
-        })?;
-    let stored = stored.ok_or(ApiError::NotificationNotFound(id))?;
+        .await?
+        .ok_or(ApiError::NotificationNotFound(id))?;
     let n = stored.notification;
     Ok(Json(NotificationView {
         notification_id: n.notification_id,
@@ -67,8 +60,8 @@ pub async fn show(
         source: n.source,
         payload: n.payload,
         correlation_id: n.correlation_id,
-        trace_id: n.trace.trace_id,
-        span_id: n.trace.span_id,
+        trace_id: n.trace.trace_id.to_string(),
+        span_id: n.trace.span_id.to_string(),
         status: stored.status,
         attempts: stored.attempts,
         last_error: stored.last_error,

@@ -3,6 +3,11 @@
 //! `IntoResponse` only records the problem in the response extensions; the `problem`
 //! middleware renders the body (with the correlation id) and logs it inside the request
 //! span. That keeps conversion free of side effects and puts every error log line in context.
+//! Lower layers keep their own error types and say how they map here (`From<StoreError>`
+//! lives with the store).
+
+mod json;
+mod problem;
 
 use std::time::Duration;
 
@@ -10,11 +15,11 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use serde::Serialize;
+
+pub use json::ApiJson;
+pub use problem::{FieldError, PROBLEM_JSON, Problem};
 
 use crate::domain::ValidationError;
-
-pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// Everything a request can fail with, as the client sees it.
 #[derive(Debug, thiserror::Error)]
@@ -121,70 +126,3 @@ impl IntoResponse for ApiError {
 /// The error behind a response, kept for the logging middleware.
 #[derive(Debug, Clone)]
 pub struct LoggedError(pub std::sync::Arc<ApiError>);
-
-/// An RFC 9457 problem document.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Problem {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub title: String,
-    pub status: u16,
-    pub detail: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub instance: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub correlation_id: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<FieldError>,
-    #[serde(skip)]
-    #[schema(ignore)]
-    pub retry_after: Option<Duration>,
-}
-
-/// One invalid field of the request.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct FieldError {
-    pub field: &'static str,
-    pub problem: &'static str,
-}
-
-impl Problem {
-    pub fn new(status: StatusCode, slug: &str, detail: impl Into<String>) -> Self {
-        Self {
-            kind: format!("urn:vos:problem:{slug}"),
-            title: status.canonical_reason().unwrap_or("Error").to_owned(),
-            status: status.as_u16(),
-            detail: detail.into(),
-            instance: None,
-            correlation_id: None,
-            errors: Vec::new(),
-            retry_after: None,
-        }
-    }
-
-    /// A problem for an error response produced outside our handlers (router, layers).
-    pub fn for_status(status: StatusCode) -> Self {
-        let (slug, detail) = match status {
-            StatusCode::NOT_FOUND => ("not-found", "no route matches this path"),
-            StatusCode::METHOD_NOT_ALLOWED => (
-                "method-not-allowed",
-                "this route does not accept the method",
-            ),
-            StatusCode::PAYLOAD_TOO_LARGE => ("payload-too-large", "the request body is too large"),
-            StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long"),
-            // Our handlers attach their own problem to every 503; one without comes from the
-            // request deadline (`server.request_timeout`).
-            StatusCode::SERVICE_UNAVAILABLE => (
-                "request-timeout",
-                "the request did not finish within its deadline",
-            ),
-            s if s.is_server_error() => ("internal-error", "an internal error occurred"),
-            _ => ("bad-request", "the request was not understood"),
-        };
-        let mut problem = Self::new(status, slug, detail);
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            problem.retry_after = Some(Duration::from_secs(1));
-        }
-        problem
-    }
-}

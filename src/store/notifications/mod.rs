@@ -1,0 +1,164 @@
+//! Queries on `notifications`, the table that is both the record and the outbox.
+
+#[macro_use]
+mod row;
+mod insert;
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+pub use insert::insert_batch;
+use row::Row;
+
+use super::StoreError;
+use crate::domain::{DeliveryState, IdempotencyKey, Notification};
+
+/// A stored notification with its delivery state.
+#[derive(Debug, Clone)]
+pub struct StoredNotification {
+    pub notification: Notification,
+    pub status: DeliveryState,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub published_at: Option<DateTime<Utc>>,
+    pub failed_at: Option<DateTime<Utc>>,
+}
+
+/// The notification an agent's idempotency key was first used for.
+pub async fn find_by_idempotency_key(
+    pool: &PgPool,
+    agent_id: &str,
+    key: &IdempotencyKey,
+) -> Result<Option<Notification>, StoreError> {
+    let sql = concat!(
+        "select ",
+        columns!(),
+        " from notifications where agent_id = $1 and idempotency_key = $2"
+    );
+    let row: Option<Row> = sqlx::query_as(sql)
+        .bind(agent_id)
+        .bind(key.as_str())
+        .fetch_optional(pool)
+        .await?;
+    row.map(|row| row.into_stored().map(|stored| stored.notification))
+        .transpose()
+}
+
+/// One notification and its delivery state.
+pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<StoredNotification>, StoreError> {
+    let sql = concat!(
+        "select ",
+        columns!(),
+        " from notifications where notification_id = $1"
+    );
+    let row: Option<Row> = sqlx::query_as(sql).bind(id).fetch_optional(pool).await?;
+    row.map(Row::into_stored).transpose()
+}
+
+/// Marks confirmed notifications published. Rows already settled are left alone.
+pub async fn mark_published<'e>(
+    executor: impl PgExecutor<'e>,
+    ids: &[Uuid],
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "update notifications set status = 'published', published_at = now(), last_error = null \
+         where notification_id = any($1) and status = 'pending'",
+    )
+    .bind(ids)
+    .execute(executor)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Counts a broker rejection against each row and pushes its next attempt back
+/// exponentially (1 s, 2 s, 4 s … capped at 5 min). Returns the rows that reached
+/// `max_attempts` and are now `failed`.
+pub async fn record_rejections<'e>(
+    executor: impl PgExecutor<'e>,
+    ids: &[Uuid],
+    reason: &str,
+    max_attempts: i32,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let failed: Vec<(String, String)> = sqlx::query_as(
+        "update notifications set attempts = attempts + 1, last_error = $2, \
+             next_attempt_at = now() + least(interval '1 second' * power(2, attempts), interval '5 minutes'), \
+             status = case when attempts + 1 >= $3 then 'failed' else status end, \
+             failed_at = case when attempts + 1 >= $3 then now() end \
+         where notification_id = any($1) and status = 'pending' \
+         returning agent_id, notification_type, status",
+    )
+    .bind(ids)
+    .bind(reason)
+    .bind(max_attempts)
+    .fetch_all(executor)
+    .await
+    .map(|rows: Vec<(String, String, String)>| {
+        rows.into_iter().filter(|(_, _, status)| status == "failed").map(|(a, t, _)| (a, t)).collect()
+    })?;
+    Ok(failed)
+}
+
+/// Claims up to `limit` pending rows whose time has come, oldest first. `SKIP LOCKED` lets
+/// several gateways relay from one table without publishing the same row twice at once.
+pub async fn claim_pending(
+    tx: &mut Transaction<'_, Postgres>,
+    limit: i64,
+) -> Result<Vec<Notification>, StoreError> {
+    let sql = concat!(
+        "select ",
+        columns!(),
+        " from notifications where status = 'pending' and next_attempt_at <= now() \
+         order by seq limit $1 for update skip locked"
+    );
+    let rows: Vec<Row> = sqlx::query_as(sql).bind(limit).fetch_all(&mut **tx).await?;
+    // One row the gateway cannot read must not stop the relay for every other: it is skipped
+    // (and stays pending, visible in the backlog) with an error in the log.
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| match row.into_stored() {
+            Ok(stored) => Some(stored.notification),
+            Err(error) => {
+                tracing::error!(
+                    error = &error as &dyn std::error::Error,
+                    "a pending notification cannot be read; skipping it"
+                );
+                None
+            }
+        })
+        .collect())
+}
+
+/// Pushes back the next attempt of rows whose publish had an unknown fate (outage, timeout).
+pub async fn postpone<'e>(
+    executor: impl PgExecutor<'e>,
+    ids: &[Uuid],
+    delay: std::time::Duration,
+) -> Result<(), StoreError> {
+    sqlx::query("update notifications set next_attempt_at = now() + $2 where notification_id = any($1) and status = 'pending'")
+        .bind(ids)
+        .bind(delay)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+/// The outbox backlog: how many rows are pending and how old the oldest is.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Backlog {
+    pub pending: i64,
+    pub oldest_age_seconds: f64,
+}
+
+pub async fn backlog(pool: &PgPool) -> Result<Backlog, StoreError> {
+    let (pending, oldest_age_seconds): (i64, f64) = sqlx::query_as(
+        "select count(*), coalesce(extract(epoch from now() - min(accepted_at)), 0)::float8 \
+         from notifications where status = 'pending'",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(Backlog {
+        pending,
+        oldest_age_seconds,
+    })
+}
