@@ -8,12 +8,11 @@ use serde_json::Value;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
-use uuid::Uuid;
 use vos_gateway::{config::Settings, startup::Application, telemetry};
 
 use super::{
-    AgentQueues, GatewayClient, TestDatabase, amqp_url, pg_base, services_lock_async, test_pool,
-    wait_until_ready,
+    AgentQueues, GatewayClient, TestDatabase, amqp_url, fresh_database_url, services_lock_async,
+    test_pool, wait_until_ready,
 };
 
 /// Starting takes little more than creating and migrating the database.
@@ -47,7 +46,7 @@ fn init_telemetry() {
 pub fn test_settings() -> Settings {
     let mut settings = Settings::load(None).expect("default settings");
     settings.server.addr = "127.0.0.1:0".parse().unwrap();
-    settings.database.url = format!("{}/vos_test_{}", pg_base(), Uuid::new_v4().simple());
+    settings.database.url = fresh_database_url();
     settings.amqp.url = amqp_url();
     settings.relay.grace = Duration::from_millis(500);
     settings.relay.interval = Duration::from_millis(100);

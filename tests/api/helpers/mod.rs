@@ -26,8 +26,8 @@ pub use process::{GatewayProcess, gateway_command};
 pub use proxy::Proxy;
 pub use records::{consume, pending_rows, stored_rows, wait_drained};
 pub use services::{
-    AgentQueues, TestDatabase, amqp_url, closed_port, pg_base, services_lock, services_lock_async,
-    test_pool,
+    AgentQueues, TestDatabase, amqp_url, closed_port, fresh_database_url, services_lock,
+    services_lock_async, test_pool,
 };
 pub use spans::{attributes, named};
 pub use wait::{wait_for, wait_until_ready};

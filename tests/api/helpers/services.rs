@@ -35,7 +35,7 @@ pub async fn services_lock_async(exclusive: bool) -> std::fs::File {
 }
 
 /// Postgres server for tests (without a database name).
-pub fn pg_base() -> String {
+fn pg_base() -> String {
     std::env::var("TEST_PG_BASE").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
@@ -55,6 +55,15 @@ pub fn closed_port() -> u16 {
 
 const TEST_DATABASE_PREFIX: &str = "vos_test_";
 
+/// The URL of a database nobody uses yet; the first gateway to start on it creates it.
+pub fn fresh_database_url() -> String {
+    format!(
+        "{}/{TEST_DATABASE_PREFIX}{}",
+        pg_base(),
+        Uuid::new_v4().simple()
+    )
+}
+
 /// A database of its own, dropped (with force) at the end. The first gateway to start on it
 /// creates and migrates it.
 pub struct TestDatabase {
@@ -64,11 +73,7 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     pub fn new() -> Self {
-        let name = format!("{TEST_DATABASE_PREFIX}{}", Uuid::new_v4().simple());
-        Self {
-            url: format!("{}/{name}", pg_base()),
-            name,
-        }
+        Self::adopt(&fresh_database_url()).unwrap()
     }
 
     /// Takes over the database `url` names, if the harness named it: a test that points a
