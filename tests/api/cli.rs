@@ -4,14 +4,11 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::{
-    helpers::{amqp_url, drop_database, pg_base, services_lock},
-    process::GatewayProcess,
-};
+use crate::helpers::{GatewayProcess, TestDatabase, amqp_url, gateway_command, services_lock};
 
 fn gateway() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_vos-gateway"));
-    command.env_remove("RUST_LOG").env("AMQP_URL", amqp_url());
+    let mut command = gateway_command();
+    command.env("AMQP_URL", amqp_url());
     command
 }
 
@@ -74,12 +71,11 @@ fn invalid_configuration_exits_2_with_one_line_naming_the_key() {
 #[test]
 fn migrate_creates_the_database_and_runs_the_migrations() {
     let _services = services_lock(false);
-    let name = format!("vos_test_{}", uuid::Uuid::new_v4().simple());
-    let url = format!("{}/{name}", pg_base());
+    let database = TestDatabase::new();
 
     let output = gateway()
         .arg("migrate")
-        .env("DATABASE_URL", &url)
+        .env("DATABASE_URL", &database.url)
         .output()
         .unwrap();
 
@@ -93,27 +89,26 @@ fn migrate_creates_the_database_and_runs_the_migrations() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        let pool = sqlx::PgPool::connect(&database.url).await.unwrap();
         let versions: i64 = sqlx::query_scalar("select count(*) from _sqlx_migrations")
             .fetch_one(&pool)
             .await
             .unwrap();
         assert!(versions >= 1);
         pool.close().await;
-        drop_database(&name).await;
     });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_logs_json_with_trace_context_and_stops_cleanly_on_sigterm() {
     // Arrange: the real binary on a free port, its own database.
-    let mut gateway_process = GatewayProcess::start(&[]).await;
+    let gateway_process = GatewayProcess::builder().start().await;
     let agent = gateway_process.agent();
 
     // Act: one request carrying a canary in its body, a healthcheck, then SIGTERM.
     let body = serde_json::json!({ "notification_type": "t", "source": "s", "payload": { "secret": "PII-CANARY-7731" } });
     let response = gateway_process
-        .notify(&agent)
+        .notify_request(&agent)
         .header("x-correlation-id", "log-check-1")
         .json(&body)
         .send()
@@ -121,7 +116,7 @@ async fn the_binary_logs_json_with_trace_context_and_stops_cleanly_on_sigterm() 
         .unwrap();
     assert_eq!(response.status(), 202);
     let accepted: Value = response.json().await.unwrap();
-    let ready_url = format!("{}/health/ready", gateway_process.base);
+    let ready_url = format!("{}/health/ready", gateway_process.address);
     let healthcheck = gateway()
         .args(["healthcheck", "--url", &ready_url])
         .status()

@@ -7,16 +7,9 @@ use lapin::{
     types::{AMQPValue, FieldTable},
 };
 use serde_json::{Value, json};
+use uuid::Uuid;
 
-use crate::helpers::{Broker, TestApp};
-
-fn header_str(headers: &FieldTable, key: &str) -> Option<String> {
-    match headers.inner().get(key)? {
-        AMQPValue::LongString(value) => Some(value.to_string()),
-        AMQPValue::ShortString(value) => Some(value.to_string()),
-        _ => None,
-    }
-}
+use crate::helpers::{Broker, TestApp, header_str, post_numbered};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_published_message_matches_the_202_response() {
@@ -141,24 +134,16 @@ async fn many_notifications_to_one_agent_arrive_once_each() {
     let broker = Broker::connect().await;
     let agent = app.agent();
 
-    let mut ids = Vec::new();
-    for n in 0..50 {
-        let body = json!({ "notification_type": "n", "source": "tests", "payload": { "n": n } });
-        let accepted: Value = app.notify(&agent, &body).await.json().await.unwrap();
-        ids.push(accepted["notification_id"].as_str().unwrap().to_owned());
-    }
+    let sent = post_numbered(&app, &agent, 0..50).await;
     let delivered = broker
-        .drain(
-            &format!("{agent}_queue"),
-            ids.len(),
-            Duration::from_secs(15),
-        )
+        .drain(&format!("{agent}_queue"), 50, Duration::from_secs(15))
         .await;
 
     let mut delivered_ids: Vec<String> = delivered
         .iter()
         .map(|m| m["notification_id"].as_str().unwrap().to_owned())
         .collect();
+    let mut ids: Vec<String> = sent.accepted.iter().map(Uuid::to_string).collect();
     delivered_ids.sort();
     ids.sort();
     assert_eq!(delivered_ids, ids);

@@ -3,15 +3,15 @@
 
 use serde_json::Value;
 
-use crate::process::GatewayProcess;
+use crate::helpers::GatewayProcess;
 
 const COMPLETED: &str = "request completed";
 
 /// Starts the binary with `env`, posts one notification, stops it; returns its stdout lines.
 async fn stdout_after_one_request(env: &[(&str, &str)]) -> Vec<String> {
-    let mut gateway = GatewayProcess::start(env).await;
+    let gateway = GatewayProcess::builder().envs(env).start().await;
     let agent = gateway.agent();
-    gateway.accept(&agent, "log-level-check").await;
+    gateway.accept_correlated(&agent, "log-level-check").await;
     let exited = gateway.stop().await;
     assert!(exited.status.success(), "{}", exited.stderr);
     exited.stdout

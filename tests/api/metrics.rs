@@ -2,23 +2,10 @@
 
 use std::{process::Command, time::Duration};
 
+use reqwest::Method;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, notification_body};
-
-async fn scrape(app: &TestApp, accept: Option<&str>) -> (String, String) {
-    let mut request = app.http.get(format!("{}/metrics", app.address));
-    if let Some(accept) = accept {
-        request = request.header("accept", accept);
-    }
-    let response = request.send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    let content_type = response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    (content_type, response.text().await.unwrap())
-}
+use crate::helpers::{Broker, TestApp, notification_body, scrape, scrape_as, test_settings};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_label_requests_by_route_template_and_count_deliveries() {
@@ -27,15 +14,11 @@ async fn metrics_label_requests_by_route_template_and_count_deliveries() {
     let agent = app.agent();
     app.accept_published(&agent).await;
     app.get("/no/such/route").await.unwrap();
-    let invented = reqwest::Method::from_bytes(b"BREW").unwrap();
-    app.http
-        .request(invented, format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap();
+    let invented = Method::from_bytes(b"BREW").unwrap();
+    app.request(invented, "/metrics").send().await.unwrap();
 
     // Act
-    let (content_type, text) = scrape(&app, None).await;
+    let (content_type, text) = scrape_as(&app, None).await;
 
     // Assert
     assert!(
@@ -82,7 +65,7 @@ async fn metrics_offer_openmetrics_with_trace_exemplars() {
     let trace_id = accepted["trace_id"].as_str().unwrap();
 
     let (content_type, text) =
-        scrape(&app, Some("application/openmetrics-text; version=1.0.0")).await;
+        scrape_as(&app, Some("application/openmetrics-text; version=1.0.0")).await;
 
     assert!(
         content_type.starts_with("application/openmetrics-text"),
@@ -99,7 +82,7 @@ async fn metrics_offer_openmetrics_with_trace_exemplars() {
 async fn metrics_pass_promtool_check_metrics() {
     let app = TestApp::spawn().await;
     app.notify(&app.agent(), &notification_body()).await;
-    let (_, text) = scrape(&app, None).await;
+    let text = scrape(&app).await;
 
     let promtool = std::env::var("PROMTOOL").unwrap_or_else(|_| "promtool".into());
     let child = Command::new(&promtool)
@@ -141,7 +124,7 @@ async fn metrics_pass_promtool_check_metrics() {
 /// Polls `/metrics` until `line` appears (the queue gauges refresh on an interval).
 async fn wait_for_line(app: &TestApp, line: &str) -> bool {
     for _ in 0..50 {
-        let (_, text) = scrape(app, None).await;
+        let text = scrape(app).await;
         if text.lines().any(|l| l == line) {
             return true;
         }
@@ -153,10 +136,10 @@ async fn wait_for_line(app: &TestApp, line: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_depth_consumers_and_agent_availability_are_reported() {
     // Arrange
-    let mut settings = crate::helpers::test_settings();
+    let mut settings = test_settings();
     settings.metrics.queue_poll_interval = Duration::from_millis(200);
     let app = TestApp::spawn_with(settings, true).await;
-    let broker = crate::helpers::Broker::connect().await;
+    let broker = Broker::connect().await;
     let agent = app.agent();
     let queue = format!("{agent}_queue");
     app.accept_published(&agent).await;

@@ -7,14 +7,12 @@
 
 use std::time::Duration;
 
-use lapin::types::{AMQPValue, FieldTable};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use serde_json::Value;
 
-use crate::{
-    helpers::{Broker, closed_port, notification_body},
-    otlp_receiver::{OtlpReceiver, ReceivedSpan, attributes},
-    process::GatewayProcess,
+use crate::helpers::{
+    Broker, GatewayProcess, OtlpReceiver, attributes, closed_port, header_str, named,
+    notification_body,
 };
 
 const SERVER_SPAN: &str = "POST /api/v1/agents/{agent_id}/notify";
@@ -50,19 +48,21 @@ async fn http_protobuf_export_delivers_the_server_and_producer_spans_with_the_re
 /// One notification through a gateway exporting with `protocol`; checks what arrived.
 async fn exports_the_notification_trace(receiver: &OtlpReceiver, protocol: &str) {
     // Arrange: the binary exporting to the receiver, configured by the standard variables.
-    let mut gateway = GatewayProcess::start(&[
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.as_str()),
-        ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
-        ("OTEL_SERVICE_NAME", SERVICE_NAME),
-        ("VOS__TELEMETRY__ENVIRONMENT", ENVIRONMENT),
-    ])
-    .await;
+    let gateway = GatewayProcess::builder()
+        .envs(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+            ("OTEL_SERVICE_NAME", SERVICE_NAME),
+            ("VOS__TELEMETRY__ENVIRONMENT", ENVIRONMENT),
+        ])
+        .start()
+        .await;
     let broker = Broker::connect().await;
     let agent = gateway.agent();
     let queue = format!("{agent}_queue");
 
     // Act: one notification, published; then SIGTERM, which flushes the span batch.
-    let accepted = gateway.accept(&agent, "otlp-check-1").await;
+    let accepted = gateway.accept_correlated(&agent, "otlp-check-1").await;
     let message = broker
         .next_message(&queue, Duration::from_secs(10))
         .await
@@ -163,20 +163,22 @@ async fn the_traces_specific_variables_win_over_the_generic_ones() {
     let receiver = OtlpReceiver::http().await;
     let traces_endpoint = format!("{}/collector/traces", receiver.endpoint);
     let unused = format!("http://127.0.0.1:{}", closed_port());
-    let mut gateway = GatewayProcess::start(&[
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", unused.as_str()),
-        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
-        (
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-            traces_endpoint.as_str(),
-        ),
-        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf"),
-    ])
-    .await;
+    let gateway = GatewayProcess::builder()
+        .envs(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", unused.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                traces_endpoint.as_str(),
+            ),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf"),
+        ])
+        .start()
+        .await;
     let agent = gateway.agent();
 
     // Act
-    let accepted = gateway.accept(&agent, "otlp-check").await;
+    let accepted = gateway.accept_correlated(&agent, "otlp-check").await;
     let exited = gateway.stop().await;
     assert!(exited.status.success(), "{}", exited.stderr);
 
@@ -198,30 +200,27 @@ async fn the_traces_specific_variables_win_over_the_generic_ones() {
 async fn sampling_is_parent_based_a_sampled_caller_is_followed_and_new_traces_use_the_ratio() {
     // Arrange: a gateway that samples no new trace at all.
     let receiver = OtlpReceiver::http().await;
-    let mut gateway = GatewayProcess::start(&[
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.as_str()),
-        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
-        ("VOS__TELEMETRY__SAMPLE_RATIO", "0"),
-    ])
-    .await;
+    let gateway = GatewayProcess::builder()
+        .envs(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ("VOS__TELEMETRY__SAMPLE_RATIO", "0"),
+        ])
+        .start()
+        .await;
     let agent = gateway.agent();
     let caller_trace = uuid::Uuid::new_v4().simple().to_string();
     let caller_span = &uuid::Uuid::new_v4().simple().to_string()[..16];
 
     // Act: one request from a sampled caller, one starting a new trace.
     let continued = gateway
-        .notify(&agent)
+        .notify_request(&agent)
         .header("traceparent", format!("00-{caller_trace}-{caller_span}-01"))
         .json(&notification_body())
         .send()
         .await
         .expect("notify request");
-    let fresh = gateway
-        .notify(&agent)
-        .json(&notification_body())
-        .send()
-        .await
-        .expect("notify request");
+    let fresh = gateway.notify(&agent, &notification_body()).await;
     assert_eq!(continued.status(), 202);
     assert_eq!(fresh.status(), 202);
     let continued: Value = continued.json().await.unwrap();
@@ -253,11 +252,11 @@ async fn sampling_is_parent_based_a_sampled_caller_is_followed_and_new_traces_us
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_an_endpoint_no_exporter_runs() {
     // Arrange: no endpoint in any layer (the helper removes OTEL_* from the environment).
-    let mut gateway = GatewayProcess::start(&[]).await;
+    let gateway = GatewayProcess::builder().start().await;
     let agent = gateway.agent();
 
     // Act: a request (whose spans exist, for ids) and a shutdown (which flushes exporters).
-    gateway.accept(&agent, "otlp-check").await;
+    gateway.accept_correlated(&agent, "otlp-check").await;
     let exited = gateway.stop().await;
 
     // Assert: a clean exit and not a word from the OpenTelemetry SDK, which would report
@@ -270,23 +269,4 @@ async fn without_an_endpoint_no_exporter_runs() {
         .filter(|line| line.contains("opentelemetry"))
         .collect();
     assert!(sdk_lines.is_empty(), "{sdk_lines:#?}");
-}
-
-fn named<'a>(spans: &'a [ReceivedSpan], name: &str) -> &'a ReceivedSpan {
-    let matching: Vec<_> = spans.iter().filter(|span| span.span.name == name).collect();
-    assert_eq!(
-        matching.len(),
-        1,
-        "exactly one span named {name:?} among {:?}",
-        spans.iter().map(|span| &span.span.name).collect::<Vec<_>>()
-    );
-    matching[0]
-}
-
-fn header_str(headers: &FieldTable, key: &str) -> Option<String> {
-    match headers.inner().get(key)? {
-        AMQPValue::LongString(value) => Some(value.to_string()),
-        AMQPValue::ShortString(value) => Some(value.to_string()),
-        _ => None,
-    }
 }

@@ -1,5 +1,6 @@
 //! Bad input: every rule answers a clear `application/problem+json` 4xx, and stores nothing.
 
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, notification_body};
@@ -208,8 +209,7 @@ async fn unknown_routes_and_methods_answer_with_problems() {
 
     let missing = app.get("/api/v1/nothing-here").await.unwrap();
     let wrong_method = app
-        .http
-        .delete(format!("{}/api/v1/agents/a/notify", app.address))
+        .request(Method::DELETE, "/api/v1/agents/a/notify")
         .send()
         .await
         .unwrap();

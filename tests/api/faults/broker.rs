@@ -15,23 +15,14 @@ struct Probe {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_broker_stopped_and_started_under_load_loses_nothing_and_the_supervisor_reconnects() {
     // Arrange: this test stops the shared broker, so it runs alone (in every test process).
-    let _exclusive = tokio::task::spawn_blocking(|| services_lock(true))
-        .await
-        .unwrap();
+    let _exclusive = services_lock_async(true).await;
     let mut settings = test_settings();
     settings.amqp.reconnect_max = Duration::from_secs(1);
     let app = TestApp::spawn_unlocked(settings, true).await;
     let agent = app.agent();
-    let connected = || async { metric_value(&scrape(&app).await, "vos_amqp_connected") };
-    wait_for(
-        "vos_amqp_connected",
-        1.0,
-        Duration::from_secs(10),
-        connected,
-    )
-    .await;
-    let reconnects_before = metric_value(&scrape(&app).await, "vos_amqp_reconnects_total");
-    let load = Load::start(Plan::new(vec![app.address.clone()], &agent));
+    wait_amqp_connected(&app, Duration::from_secs(10)).await;
+    let reconnects_before = metric(&app, "vos_amqp_reconnects_total").await;
+    let load = Load::start(Plan::new(&[&app], &agent));
     load.wait_accepted(100, Duration::from_secs(10)).await;
 
     // Act: stop the broker for 3 s while the client keeps posting, watching health and metrics.
@@ -54,13 +45,7 @@ async fn the_broker_stopped_and_started_under_load_loses_nothing_and_the_supervi
     }
     let restarting = Instant::now();
     broker.start().await;
-    let reconnected_in = wait_for(
-        "vos_amqp_connected",
-        1.0,
-        Duration::from_secs(15),
-        connected,
-    )
-    .await;
+    let reconnected_in = wait_amqp_connected(&app, Duration::from_secs(15)).await;
     load.wait_accepted(100, Duration::from_secs(10)).await;
     let report = load.stop().await;
     let drained_in = wait_drained(&app.db, Duration::from_secs(20)).await;
@@ -68,7 +53,7 @@ async fn the_broker_stopped_and_started_under_load_loses_nothing_and_the_supervi
     let rows = stored_rows(&app.db).await;
 
     // Assert
-    let ledger = Ledger::against_queue(&report, &rows, &format!("{agent}_queue")).await;
+    let ledger = Ledger::against_queue(&report.sent(), &rows, &format!("{agent}_queue")).await;
     ledger.print("broker stop_app/start_app");
     let during_outage = report.within(down, restarting);
     let reconnects = metric_value(&exposition, "vos_amqp_reconnects_total") - reconnects_before;
@@ -105,9 +90,7 @@ async fn the_broker_stopped_and_started_under_load_loses_nothing_and_the_supervi
         "the backlog grows while the broker is down: {probes:?}"
     );
     assert!(reconnects >= 1.0, "vos_amqp_reconnects_total counts it");
-    assert_eq!(ledger.lost, 0, "{ledger}");
-    assert_eq!(ledger.stored, ledger.accepted, "{ledger}");
-    assert_eq!(ledger.unexpected, 0, "{ledger}");
+    ledger.assert_nothing_lost();
     assert!(
         ledger.duplicated as f64 <= retry_publishes(&exposition),
         "every duplicate comes from a retried publish: {ledger}"
@@ -121,13 +104,10 @@ async fn a_message_returned_because_its_queue_vanished_is_a_failure_and_is_deliv
     let broker = Broker::connect().await;
     let agent = app.agent();
     let queue = format!("{agent}_queue");
-    let first: Value = app
-        .notify(&agent, &notification_body())
-        .await
-        .json()
-        .await
-        .unwrap();
-    let first = first["notification_id"].as_str().unwrap().to_owned();
+    let first = app.accept(&agent).await["notification_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     app.wait_published(&first, Duration::from_secs(10)).await;
     broker
         .channel()
@@ -136,15 +116,11 @@ async fn a_message_returned_because_its_queue_vanished_is_a_failure_and_is_deliv
         .unwrap();
 
     // Act: the next publish is unroutable (mandatory): acked, but returned.
-    let second: Value = app
-        .notify(&agent, &notification_body())
-        .await
-        .json()
-        .await
-        .unwrap();
-    let second = second["notification_id"].as_str().unwrap().to_owned();
-    let returned =
-        || async { metric_value(&scrape(&app).await, "vos_notifications_returned_total") };
+    let second = app.accept(&agent).await["notification_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let returned = || metric(&app, "vos_notifications_returned_total");
     wait_for(
         "vos_notifications_returned_total",
         1.0,

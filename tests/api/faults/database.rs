@@ -1,9 +1,22 @@
 //! Postgres cut off, gone silent, or half-open under the relay.
 
+use vos_gateway::config::Settings;
+
 use super::*;
 
-/// While Postgres is `state`, every notify is a 503 problem with Retry-After, every answer
-/// comes within the deadline (never a hang), and readiness is 503.
+/// A proxy in front of Postgres; test settings whose database is reached through it, with
+/// deadlines short enough for an outage to show within seconds; and a pool that bypasses the
+/// proxy, for the ledger.
+async fn behind_proxy() -> (Proxy, Settings, sqlx::PgPool) {
+    let proxy = Proxy::start("127.0.0.1:5432").await;
+    let mut settings = test_settings();
+    let direct = sqlx::PgPool::connect_lazy(&settings.database.url).unwrap();
+    settings.database.url = proxy.route(&settings.database.url);
+    settings.database.acquire_timeout = Duration::from_millis(500);
+    settings.database.statement_timeout = Duration::from_secs(1);
+    (proxy, settings, direct)
+}
+
 /// `/health/ready`'s status codes, probed every 250 ms for `period`.
 async fn readiness_codes_for(app: &TestApp, period: Duration) -> Vec<u16> {
     let started = Instant::now();
@@ -15,6 +28,8 @@ async fn readiness_codes_for(app: &TestApp, period: Duration) -> Vec<u16> {
     codes
 }
 
+/// While Postgres is `state`, every notify is a 503 problem with Retry-After, every answer
+/// comes within the deadline (never a hang), and readiness is 503.
 fn assert_outage_answers(
     during_outage: &[&Attempt],
     slowest: Duration,
@@ -52,19 +67,11 @@ fn assert_outage_answers(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_cut_off_under_load_gives_quick_503s_never_a_202_and_service_resumes_by_itself() {
     // Arrange: Postgres behind a proxy the test can cut.
-    let proxy = Proxy::start("127.0.0.1:5432").await;
-    let mut settings = test_settings();
-    let direct_url = settings.database.url.clone();
-    settings.database.url = direct_url.replacen("127.0.0.1:5432", &proxy.addr.to_string(), 1);
-    settings.database.acquire_timeout = Duration::from_millis(500);
-    settings.database.statement_timeout = Duration::from_secs(1);
+    let (proxy, settings, direct) = behind_proxy().await;
     let deadline = settings.database.acquire_timeout + settings.database.statement_timeout;
     let app = TestApp::spawn_with(settings, true).await;
-    let direct = sqlx::PgPool::connect_lazy(&direct_url).unwrap();
     let agent = app.agent();
-    let mut plan = Plan::new(vec![app.address.clone()], &agent);
-    plan.retry = false;
-    let load = Load::start(plan);
+    let load = Load::start(Plan::new(&[&app], &agent).without_retry());
     load.wait_accepted(100, Duration::from_secs(10)).await;
 
     // Act: cut Postgres off for 3 s, probing readiness meanwhile.
@@ -79,17 +86,13 @@ async fn postgres_cut_off_under_load_gives_quick_503s_never_a_202_and_service_re
     let rows = stored_rows(&direct).await;
 
     // Assert
-    let ledger = Ledger::against_queue(&report, &rows, &format!("{agent}_queue")).await;
+    let ledger = Ledger::against_queue(&report.sent(), &rows, &format!("{agent}_queue")).await;
     ledger.print("postgres cut off");
     // A request that started after the cut cannot commit (a small margin covers link tasks
     // still being torn down when `cut` returns).
     let during_outage = report.within(cut + Duration::from_millis(20), restored);
     let slowest = during_outage.iter().map(|a| a.elapsed()).max().unwrap();
-    let first_202_after = report
-        .attempts
-        .iter()
-        .find(|a| a.started >= restored && a.is_accepted())
-        .map(|a| a.finished - restored);
+    let first_202_after = report.first_accepted_after(restored);
     println!(
         "  answers {:?}; during the outage {} requests, slowest answer {slowest:?} \
          (deadline {deadline:?}); first 202 {first_202_after:?} after the restore; drained in {drained_in:?}",
@@ -111,32 +114,22 @@ async fn postgres_cut_off_under_load_gives_quick_503s_never_a_202_and_service_re
         "only 202 or 503, never a hang or another error: {:?}",
         report.outcomes()
     );
-    assert_eq!(ledger.lost, 0, "no accepted-then-lost: {ledger}");
-    assert_eq!(ledger.stored, ledger.accepted, "{ledger}");
-    assert_eq!(ledger.unexpected, 0, "{ledger}");
+    ledger.assert_nothing_lost();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_gone_silent_under_load_gives_503s_within_the_deadline_and_half_open_links_do_not_stall_the_gateway()
  {
     // Arrange: Postgres behind a proxy that can turn into a black hole.
-    let proxy = Proxy::start("127.0.0.1:5432").await;
-    let mut settings = test_settings();
-    let direct_url = settings.database.url.clone();
-    settings.database.url = direct_url.replacen("127.0.0.1:5432", &proxy.addr.to_string(), 1);
-    settings.database.acquire_timeout = Duration::from_millis(500);
-    settings.database.statement_timeout = Duration::from_secs(1);
+    let (proxy, mut settings, direct) = behind_proxy().await;
     // sqlx refills `min_connections` with a 5-minute connect deadline; on a black hole that
     // connect holds a pool slot for those 5 minutes (bounded, and sqlx's own). Without it the
     // check below sees only the gateway's own connections.
     settings.database.min_connections = 0;
     let deadline = settings.database.acquire_timeout + settings.database.statement_timeout;
     let app = TestApp::spawn_with(settings, true).await;
-    let direct = sqlx::PgPool::connect_lazy(&direct_url).unwrap();
     let agent = app.agent();
-    let mut plan = Plan::new(vec![app.address.clone()], &agent);
-    plan.retry = false;
-    let load = Load::start(plan);
+    let load = Load::start(Plan::new(&[&app], &agent).without_retry());
     load.wait_accepted(100, Duration::from_secs(10)).await;
 
     // Act: with inserts slowed down (so that the writer's connections are mid-query, not
@@ -157,22 +150,18 @@ async fn postgres_gone_silent_under_load_gives_503s_within_the_deadline_and_half
     let rows = stored_rows(&direct).await;
     let deliveries = consume(
         &format!("{agent}_queue"),
-        &report.accepted_ids(),
+        &report.sent().accepted,
         Duration::from_secs(20),
     )
     .await;
 
     let stuck_in = wait_pool_released(&app).await;
     // Assert
-    let ledger = Ledger::reconcile(&report, &rows, &deliveries);
+    let ledger = Ledger::reconcile(&report.sent(), &rows, &deliveries);
     ledger.print("postgres silent, then half-open");
     let during_outage = report.within(stalled + Duration::from_millis(20), restored);
     let slowest = report.attempts.iter().map(|a| a.elapsed()).max().unwrap();
-    let first_202_after = report
-        .attempts
-        .iter()
-        .find(|a| a.started >= restored && a.is_accepted())
-        .map(|a| a.finished - restored);
+    let first_202_after = report.first_accepted_after(restored);
     println!(
         "  answers {:?}; during the outage {} requests; slowest answer of the run {slowest:?} \
          (deadline {deadline:?}); first 202 {first_202_after:?} after the restore; drained in \
@@ -181,41 +170,31 @@ async fn postgres_gone_silent_under_load_gives_503s_within_the_deadline_and_half
         during_outage.len(),
     );
     assert_outage_answers(&during_outage, slowest, deadline, &ready_codes, "silent");
-    assert_eq!(ledger.lost, 0, "no accepted-then-lost: {ledger}");
-    assert_eq!(ledger.stored, ledger.accepted, "{ledger}");
-    assert_eq!(ledger.unexpected, 0, "{ledger}");
+    ledger.assert_nothing_lost();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_relay_caught_on_a_half_open_database_link_recovers_and_drains_the_backlog() {
     // Arrange: Postgres and RabbitMQ behind proxies; a backlog built while the broker is cut.
-    let db_proxy = Proxy::start("127.0.0.1:5432").await;
+    let (db_proxy, mut settings, direct) = behind_proxy().await;
     let broker_proxy = Proxy::start("127.0.0.1:5672").await;
-    let mut settings = test_settings();
-    let direct_url = settings.database.url.clone();
-    settings.database.url = direct_url.replacen("127.0.0.1:5432", &db_proxy.addr.to_string(), 1);
-    settings.database.acquire_timeout = Duration::from_millis(500);
-    settings.database.statement_timeout = Duration::from_secs(1);
-    settings.amqp.url = amqp_via(&broker_proxy);
+    settings.amqp.url = broker_proxy.route(&amqp_url());
     settings.amqp.confirm_timeout = Duration::from_secs(2);
     settings.amqp.reconnect_max = Duration::from_millis(500);
     // Small passes, so that the relay is in the middle of one whenever the fault strikes.
     settings.relay.batch_size = 10;
     settings.database.min_connections = 0; // as in the test above
     let app = TestApp::spawn_with(settings, true).await;
-    let direct = sqlx::PgPool::connect_lazy(&direct_url).unwrap();
     let agent = app.agent();
     broker_proxy.cut();
-    let mut plan = Plan::new(vec![app.address.clone()], &agent);
-    plan.retry = false;
-    let load = Load::start(plan);
+    let load = Load::start(Plan::new(&[&app], &agent).without_retry());
     load.wait_accepted(400, Duration::from_secs(15)).await;
     let report = load.stop().await;
 
     // Act: the broker returns and the relay starts draining; then the database fails over:
     // its sessions end, and the gateway's links to it go silent for good (half-open).
     broker_proxy.restore();
-    let relaying = || async { metric_value(&scrape(&app).await, "vos_relay_republished_total") };
+    let relaying = || metric(&app, "vos_relay_republished_total");
     let started = Instant::now();
     while relaying().await < 20.0 {
         assert!(
@@ -245,16 +224,14 @@ async fn a_relay_caught_on_a_half_open_database_link_recovers_and_drains_the_bac
     let rows = stored_rows(&direct).await;
 
     // Assert
-    let ledger = Ledger::against_queue(&report, &rows, &format!("{agent}_queue")).await;
+    let ledger = Ledger::against_queue(&report.sent(), &rows, &format!("{agent}_queue")).await;
     ledger.print("relay on a half-open database link");
     println!(
         "  answers {:?}; drained in {drained_in:?} after the failover; {in_use} pool \
          connections in use after the drain",
         report.outcomes()
     );
-    assert_eq!(ledger.lost, 0, "{ledger}");
-    assert_eq!(ledger.stored, ledger.accepted, "{ledger}");
-    assert_eq!(ledger.unexpected, 0, "{ledger}");
+    ledger.assert_nothing_lost();
     assert!(
         ledger.duplicated as f64 <= retry_publishes(&scrape(&app).await),
         "every duplicate comes from a retried publish: {ledger}"

@@ -4,7 +4,6 @@
 //! so the ledger can find what such a request left in Postgres and RabbitMQ.
 
 use std::{
-    collections::{BTreeMap, HashSet},
     sync::{
         Arc,
         atomic::{AtomicI64, AtomicUsize, Ordering},
@@ -13,16 +12,21 @@ use std::{
 };
 
 use reqwest::{StatusCode, header};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::{task::JoinHandle, time::Instant};
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
+
+use super::report::{Attempt, LoadReport, Outcome};
+use crate::helpers::{GatewayClient, numbered_notification};
+
+/// Far beyond any deadline of the gateway: a request this slow is a hang.
+const HANG: Duration = Duration::from_secs(15);
 
 /// What to post, where, and how hard.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// Gateway base URLs; task `i` posts to `targets[i % targets.len()]`.
-    pub targets: Vec<String>,
+    /// Task `i` posts to `targets[i % targets.len()]`.
+    pub targets: Vec<GatewayClient>,
     pub agent: String,
     pub tasks: usize,
     /// Pause between two requests of one task.
@@ -35,9 +39,9 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn new(targets: Vec<String>, agent: &str) -> Self {
+    pub fn new(targets: &[&GatewayClient], agent: &str) -> Self {
         Self {
-            targets,
+            targets: targets.iter().map(|&target| target.clone()).collect(),
             agent: agent.to_owned(),
             tasks: 4,
             pause: Duration::from_millis(10),
@@ -45,42 +49,11 @@ impl Plan {
             retry: true,
         }
     }
-}
 
-#[derive(Debug, Clone)]
-pub enum Outcome {
-    /// 202 with this notification id.
-    Accepted(Uuid),
-    /// Any other status.
-    Refused {
-        status: u16,
-        problem_json: bool,
-        retry_after: bool,
-    },
-    /// No (complete) answer: refused connection, reset, timeout.
-    NoAnswer { connect: bool, timeout: bool },
-}
-
-#[derive(Debug, Clone)]
-pub struct Attempt {
-    pub n: i64,
-    pub started: Instant,
-    pub finished: Instant,
-    pub outcome: Outcome,
-}
-
-impl Attempt {
-    pub fn elapsed(&self) -> Duration {
-        self.finished - self.started
-    }
-
-    /// Started and finished inside `[from, to]`.
-    pub fn within(&self, from: Instant, to: Instant) -> bool {
-        self.started >= from && self.finished <= to
-    }
-
-    pub fn is_accepted(&self) -> bool {
-        matches!(self.outcome, Outcome::Accepted(_))
+    /// Never posts a payload number again after a failure.
+    pub fn without_retry(mut self) -> Self {
+        self.retry = false;
+        self
     }
 }
 
@@ -96,22 +69,11 @@ impl Load {
         let stop = CancellationToken::new();
         let accepted = Arc::new(AtomicUsize::new(0));
         let numbers = Arc::new(AtomicI64::new(0));
-        let http = reqwest::Client::builder()
-            // Far beyond any deadline of the gateway: a request this slow is a hang.
-            .timeout(Duration::from_secs(15))
-            .build()
-            .unwrap();
         let until = Instant::now() + plan.limit;
         let tasks = (0..plan.tasks)
             .map(|task| {
-                let url = format!(
-                    "{}/api/v1/agents/{}/notify",
-                    plan.targets[task % plan.targets.len()],
-                    plan.agent
-                );
                 let worker = Worker {
-                    http: http.clone(),
-                    url,
+                    target: plan.targets[task % plan.targets.len()].clone(),
                     plan: plan.clone(),
                     stop: stop.clone(),
                     accepted: accepted.clone(),
@@ -160,8 +122,7 @@ impl Load {
 }
 
 struct Worker {
-    http: reqwest::Client,
-    url: String,
+    target: GatewayClient,
     plan: Plan,
     stop: CancellationToken,
     accepted: Arc<AtomicUsize>,
@@ -204,10 +165,13 @@ impl Worker {
     }
 
     async fn post(&self, n: i64) -> Attempt {
-        let body =
-            json!({ "notification_type": "fault", "source": "faults", "payload": { "n": n } });
+        let request = self
+            .target
+            .notify_request(&self.plan.agent)
+            .timeout(HANG)
+            .json(&numbered_notification(n));
         let started = Instant::now();
-        let outcome = match self.http.post(&self.url).json(&body).send().await {
+        let outcome = match request.send().await {
             Ok(response) if response.status() == StatusCode::ACCEPTED => {
                 match response.json::<Value>().await {
                     Ok(accepted) => Outcome::Accepted(
@@ -246,51 +210,5 @@ impl Worker {
             finished: Instant::now(),
             outcome,
         }
-    }
-}
-
-/// Every attempt of a run, in the order they started.
-pub struct LoadReport {
-    pub attempts: Vec<Attempt>,
-}
-
-impl LoadReport {
-    pub fn accepted_ids(&self) -> HashSet<Uuid> {
-        self.attempts
-            .iter()
-            .filter_map(|attempt| match attempt.outcome {
-                Outcome::Accepted(id) => Some(id),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// The distinct payload numbers posted.
-    pub fn numbers(&self) -> HashSet<i64> {
-        self.attempts.iter().map(|attempt| attempt.n).collect()
-    }
-
-    /// Attempts that started and finished inside `[from, to]`.
-    pub fn within(&self, from: Instant, to: Instant) -> Vec<&Attempt> {
-        self.attempts
-            .iter()
-            .filter(|attempt| attempt.within(from, to))
-            .collect()
-    }
-
-    /// Answers by kind, e.g. `{"202": 812, "503": 40, "no answer (connect)": 12}`.
-    pub fn outcomes(&self) -> BTreeMap<String, usize> {
-        let mut counts = BTreeMap::new();
-        for attempt in &self.attempts {
-            let kind = match attempt.outcome {
-                Outcome::Accepted(_) => "202".to_owned(),
-                Outcome::Refused { status, .. } => status.to_string(),
-                Outcome::NoAnswer { timeout: true, .. } => "no answer (timeout)".to_owned(),
-                Outcome::NoAnswer { connect: true, .. } => "no answer (connect)".to_owned(),
-                Outcome::NoAnswer { .. } => "no answer (closed)".to_owned(),
-            };
-            *counts.entry(kind).or_default() += 1;
-        }
-        counts
     }
 }

@@ -1,7 +1,7 @@
 //! The delivery contract under faults, proved with counts. Each test runs a client that posts
 //! continuously, injects one fault, and reconciles every 202 against the rows in Postgres and
-//! the messages consumed from RabbitMQ (the ledger of `faults/ledger.rs`, after RabbitMQ's own
-//! Jepsen suite). The ledger is printed (`cargo test faults -- --nocapture`) and asserted.
+//! the messages consumed from RabbitMQ (the [`Ledger`], after RabbitMQ's own Jepsen suite).
+//! The ledger is printed (`cargo test faults -- --nocapture`) and asserted.
 //!
 //! - the real broker stopped and started again (`rabbitmqctl stop_app` / `start_app`);
 //! - Postgres cut off by a TCP proxy, then restored;
@@ -11,36 +11,28 @@
 
 mod broker;
 mod database;
-mod ledger;
 mod lifecycle;
 mod load;
-mod process;
 mod rabbit;
+mod report;
 
-use std::{os::unix::process::ExitStatusExt, time::Duration};
+use std::time::Duration;
 
 use serde_json::Value;
 use tokio::time::Instant;
 
 use self::{
-    ledger::{Ledger, consume, pending_rows, stored_rows, wait_drained},
-    load::{Attempt, Load, Outcome, Plan},
-    process::{Gateway, TestDatabase, metric_labelled, metric_value},
-    rabbit::{StoppedBroker, TestQueue},
+    load::{Load, Plan},
+    rabbit::StoppedBroker,
+    report::{Attempt, Outcome},
 };
 use lapin::options::QueueDeleteOptions;
 
-use crate::{
-    helpers::{
-        Broker, TestApp, amqp_url, closed_port, notification_body, services_lock, test_settings,
-    },
-    proxy::Proxy,
+use crate::helpers::{
+    Broker, GatewayClient, GatewayProcess, Ledger, Proxy, TestApp, TestDatabase, amqp_url,
+    closed_port, consume, metric, metric_labelled, metric_value, pending_rows, scrape,
+    services_lock_async, stored_rows, test_settings, wait_drained, wait_for,
 };
-
-/// The whole `/metrics` exposition of an in-process gateway.
-async fn scrape(app: &TestApp) -> String {
-    app.get("/metrics").await.unwrap().text().await.unwrap()
-}
 
 /// Publishes that may have put a second copy of a message in a queue: relay republishes, and
 /// publishes whose fate was unknown (connection lost or no confirm in time). Every duplicate
@@ -52,24 +44,10 @@ fn retry_publishes(exposition: &str) -> f64 {
         + failures("reason=\"timeout\"")
 }
 
-/// Polls `read` until it returns `wanted`; returns how long that took.
-async fn wait_for<F, Fut>(what: &str, wanted: f64, within: Duration, read: F) -> Duration
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = f64>,
-{
-    let started = Instant::now();
-    loop {
-        let value = read().await;
-        if value == wanted {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < within,
-            "{what} is {value}, not {wanted}, after {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// Waits until the gateway is connected to the broker; returns how long that took.
+async fn wait_amqp_connected(gateway: &GatewayClient, within: Duration) -> Duration {
+    let connected = || metric(gateway, "vos_amqp_connected");
+    wait_for("vos_amqp_connected", 1.0, within, connected).await
 }
 
 /// Waits until the pool holds no connection beyond the one the relay may be using right now:
@@ -114,8 +92,4 @@ async fn slow_inserts(db: &sqlx::PgPool, slow: bool) {
             .await
             .unwrap();
     }
-}
-
-fn amqp_via(proxy: &Proxy) -> String {
-    amqp_url().replacen("127.0.0.1:5672", &proxy.addr.to_string(), 1)
 }

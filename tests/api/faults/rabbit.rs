@@ -8,8 +8,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::helpers::clean_up_blocking;
-
 /// The broker, stopped. Dropping it (also while a failed test unwinds) starts the broker
 /// again and waits until it accepts AMQP connections, so no later test finds it down.
 pub struct StoppedBroker {
@@ -84,27 +82,4 @@ fn speaks_amqp() -> bool {
     stream.write_all(b"AMQP\x00\x00\x09\x01").is_ok()
         && stream.read_exact(&mut frame_type).is_ok()
         && frame_type[0] == 1
-}
-
-/// Deletes an agent queue when dropped (for tests that do not use `TestApp`).
-pub struct TestQueue {
-    pub agent: String,
-}
-
-impl TestQueue {
-    pub fn new() -> Self {
-        Self {
-            agent: format!("fault-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
-        }
-    }
-
-    pub fn name(&self) -> String {
-        format!("{}_queue", self.agent)
-    }
-}
-
-impl Drop for TestQueue {
-    fn drop(&mut self) {
-        clean_up_blocking(vec![self.name()], None);
-    }
 }

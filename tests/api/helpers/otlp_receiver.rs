@@ -4,7 +4,6 @@
 //! resource, so tests can check what the gateway binary exported.
 
 use std::{
-    collections::HashMap,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -14,42 +13,14 @@ use axum::{
     http::{HeaderMap, StatusCode, Uri, header},
     response::{IntoResponse, Response},
 };
-use opentelemetry_proto::tonic::{
-    collector::trace::v1::{
-        ExportTraceServiceRequest, ExportTraceServiceResponse,
-        trace_service_server::{TraceService, TraceServiceServer},
-    },
-    common::v1::{AnyValue, KeyValue, any_value::Value},
-    trace::v1::Span,
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+    trace_service_server::{TraceService, TraceServiceServer},
 };
 use prost::Message as _;
 use tokio::{net::TcpListener, task::JoinHandle};
 
-/// One exported span and the resource it was sent with.
-#[derive(Debug, Clone)]
-pub struct ReceivedSpan {
-    pub span: Span,
-    pub resource: Vec<KeyValue>,
-}
-
-impl ReceivedSpan {
-    pub fn trace_id(&self) -> String {
-        hex(&self.span.trace_id)
-    }
-
-    pub fn span_id(&self) -> String {
-        hex(&self.span.span_id)
-    }
-
-    pub fn parent_span_id(&self) -> String {
-        hex(&self.span.parent_span_id)
-    }
-
-    /// A resource attribute, rendered as text.
-    pub fn resource_attribute(&self, key: &str) -> Option<String> {
-        lookup(&self.resource, key)
-    }
-}
+use super::spans::ReceivedSpan;
 
 /// What the HTTP receiver saw of each export request.
 #[derive(Debug, Clone)]
@@ -214,34 +185,4 @@ fn http_export(received: &Received, uri: &Uri, headers: &HeaderMap, body: Bytes)
         )
             .into_response(),
     }
-}
-
-fn lookup(attributes: &[KeyValue], key: &str) -> Option<String> {
-    attributes
-        .iter()
-        .find(|attribute| attribute.key == key)
-        .and_then(|attribute| attribute.value.as_ref())
-        .and_then(render)
-}
-
-fn render(value: &AnyValue) -> Option<String> {
-    Some(match value.value.as_ref()? {
-        Value::StringValue(text) => text.clone(),
-        Value::BoolValue(flag) => flag.to_string(),
-        Value::IntValue(number) => number.to_string(),
-        Value::DoubleValue(number) => number.to_string(),
-        other => format!("{other:?}"),
-    })
-}
-
-/// Attributes as a map, for readable assertion messages.
-pub fn attributes(attributes: &[KeyValue]) -> HashMap<String, String> {
-    attributes
-        .iter()
-        .filter_map(|attribute| Some((attribute.key.clone(), render(attribute.value.as_ref()?)?)))
-        .collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }

@@ -18,6 +18,7 @@ use tokio::{
 
 pub struct Proxy {
     pub addr: SocketAddr,
+    upstream: String,
     open: Arc<AtomicBool>,
     /// Whether bytes flow; links made from now on follow this sender.
     flow: Arc<Mutex<watch::Sender<bool>>>,
@@ -32,9 +33,9 @@ impl Proxy {
         let open = Arc::new(AtomicBool::new(true));
         let flow = Arc::new(Mutex::new(watch::channel(true).0));
         let links: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
-        let upstream = upstream.to_owned();
         let accept = tokio::spawn({
             let (open, flow, links) = (open.clone(), flow.clone(), links.clone());
+            let upstream = upstream.to_owned();
             async move {
                 while let Ok((inbound, _)) = listener.accept().await {
                     if !open.load(Ordering::SeqCst) {
@@ -60,11 +61,17 @@ impl Proxy {
         .abort_handle();
         Self {
             addr,
+            upstream: upstream.to_owned(),
             open,
             flow,
             links,
             accept,
         }
+    }
+
+    /// `url` (of Postgres or RabbitMQ) leading through this proxy instead of to its upstream.
+    pub fn route(&self, url: &str) -> String {
+        url.replacen(&self.upstream, &self.addr.to_string(), 1)
     }
 
     /// Drops every open connection and refuses new ones.

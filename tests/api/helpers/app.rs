@@ -1,0 +1,183 @@
+//! The gateway in this test process: [`Application`] on a random port, with a database and
+//! queues of its own. Most tests use it; what needs the binary uses
+//! [`GatewayProcess`](super::GatewayProcess).
+
+use std::{ops::Deref, sync::OnceLock, time::Duration};
+
+use serde_json::Value;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+use vos_gateway::{config::Settings, startup::Application, telemetry};
+
+use super::{
+    AgentQueues, GatewayClient, TestDatabase, amqp_url, fresh_database_url, services_lock_async,
+    test_pool, wait_until_ready,
+};
+
+/// Starting takes little more than creating and migrating the database.
+const READY_WITHIN: Duration = Duration::from_secs(15);
+
+/// Telemetry is process-global: install it once. Logs go nowhere unless `TEST_LOG` is set
+/// (to a filter, e.g. `TEST_LOG=debug`); trace ids work either way.
+fn init_telemetry() {
+    static GUARD: OnceLock<telemetry::TelemetryGuard> = OnceLock::new();
+    GUARD.get_or_init(|| {
+        let mut settings = Settings::load(None).expect("default settings").telemetry;
+        let writer = match std::env::var("TEST_LOG") {
+            Ok(filter) => {
+                settings.log_level = if filter.is_empty() {
+                    "info".into()
+                } else {
+                    filter
+                };
+                BoxMakeWriter::new(std::io::stdout)
+            }
+            Err(_) => {
+                settings.log_level = "off".into();
+                BoxMakeWriter::new(std::io::sink)
+            }
+        };
+        telemetry::init(&settings, writer).expect("telemetry")
+    });
+}
+
+/// Settings for a test gateway: random port, a fresh database, a fast relay.
+pub fn test_settings() -> Settings {
+    let mut settings = Settings::load(None).expect("default settings");
+    settings.server.addr = "127.0.0.1:0".parse().unwrap();
+    settings.database.url = fresh_database_url();
+    settings.amqp.url = amqp_url();
+    settings.relay.grace = Duration::from_millis(500);
+    settings.relay.interval = Duration::from_millis(100);
+    settings.server.shutdown_grace = Duration::from_secs(5);
+    settings
+}
+
+pub struct TestApp {
+    client: GatewayClient,
+    pub settings: Settings,
+    pub db: PgPool,
+    stop: CancellationToken,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    // Dropped in this order, after the server has stopped: queues, database, then the lock.
+    queues: AgentQueues,
+    _database: Option<TestDatabase>,
+    _services: Option<std::fs::File>,
+}
+
+impl TestApp {
+    /// A ready gateway with default test settings.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(test_settings(), true).await
+    }
+
+    /// A gateway with the given settings; waits for readiness when `wait_ready`.
+    pub async fn spawn_with(settings: Settings, wait_ready: bool) -> Self {
+        let lock = services_lock_async(false).await;
+        let mut app = Self::spawn_unlocked(settings, wait_ready).await;
+        app._services = Some(lock);
+        app
+    }
+
+    /// For tests that already hold [`services_lock`](super::services_lock) exclusively.
+    pub async fn spawn_unlocked(settings: Settings, wait_ready: bool) -> Self {
+        let database = TestDatabase::adopt(&settings.database.url);
+        Self::launch(settings, wait_ready, database).await
+    }
+
+    /// Another gateway on the same database (and queues), e.g. a second replica.
+    pub async fn spawn_sibling(&self, configure: impl FnOnce(&mut Settings)) -> Self {
+        let mut settings = self.settings.clone();
+        settings.server.addr = "127.0.0.1:0".parse().unwrap();
+        configure(&mut settings);
+        // The first one drops the database, when the test ends.
+        Self::launch(settings, true, None).await
+    }
+
+    async fn launch(settings: Settings, wait_ready: bool, database: Option<TestDatabase>) -> Self {
+        init_telemetry();
+        let app = Application::build(settings.clone())
+            .await
+            .expect("gateway builds");
+        let client = GatewayClient::new(format!("http://127.0.0.1:{}", app.port()));
+        let stop = app.stop_token();
+        let server = tokio::spawn(app.run_until_stopped());
+        let app = Self {
+            client,
+            db: test_pool(&settings.database.url),
+            _database: database,
+            settings,
+            stop,
+            server: Some(server),
+            queues: AgentQueues::default(),
+            _services: None,
+        };
+        if wait_ready {
+            wait_until_ready(&app, READY_WITHIN).await;
+        }
+        app
+    }
+
+    /// A fresh agent id whose queue is deleted after the test.
+    pub fn agent(&self) -> String {
+        self.queues.agent()
+    }
+
+    /// Like [`GatewayClient::accept`], then waits until the broker confirmed it.
+    pub async fn accept_published(&self, agent: &str) -> Value {
+        let accepted = self.accept(agent).await;
+        self.wait_published(
+            accepted["notification_id"].as_str().unwrap(),
+            Duration::from_secs(10),
+        )
+        .await;
+        accepted
+    }
+
+    /// Stops the gateway gracefully and waits for it (the database stays).
+    pub async fn stop(&mut self) {
+        self.stop.cancel();
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server result");
+        }
+    }
+
+    /// The delivery state of a stored notification.
+    pub async fn status_of(&self, id: &str) -> String {
+        sqlx::query_scalar("select status from notifications where notification_id = $1::uuid")
+            .bind(id)
+            .fetch_one(&self.db)
+            .await
+            .expect("notification row")
+    }
+
+    /// Waits until the row is published (or panics after `within`).
+    pub async fn wait_published(&self, id: &str, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        while tokio::time::Instant::now() < deadline {
+            if self.status_of(id).await == "published" {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("notification {id} was not published within {within:?}");
+    }
+}
+
+impl Deref for TestApp {
+    type Target = GatewayClient;
+
+    fn deref(&self) -> &GatewayClient {
+        &self.client
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! Shared test harness: real gateways (in-process or as child processes) on random ports,
+//! each with its own database and queues, and clients for HTTP, Postgres and RabbitMQ. No
+//! mocks: everything talks to the local services.
+
+mod app;
+mod broker;
+mod client;
+mod ledger;
+mod metrics;
+mod otlp_receiver;
+mod output;
+mod process;
+mod proxy;
+mod records;
+mod services;
+mod spans;
+mod wait;
+
+pub use app::{TestApp, test_settings};
+pub use broker::{Broker, header_str};
+pub use client::{GatewayClient, notification_body, numbered_notification};
+pub use ledger::{Delivery, Ledger, Sent, StoredRow, post_numbered};
+pub use metrics::{metric, metric_labelled, metric_value, scrape, scrape_as};
+pub use otlp_receiver::OtlpReceiver;
+pub use process::{GatewayProcess, gateway_command};
+pub use proxy::Proxy;
+pub use records::{consume, pending_rows, stored_rows, wait_drained};
+pub use services::{
+    AgentQueues, TestDatabase, amqp_url, closed_port, fresh_database_url, services_lock,
+    services_lock_async, test_pool,
+};
+pub use spans::{attributes, named};
+pub use wait::{wait_for, wait_until_ready};

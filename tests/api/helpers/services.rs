@@ -1,0 +1,166 @@
+//! The local Postgres and RabbitMQ the tests share, and what each test creates on them: a
+//! database and agent queues of its own, removed when the test ends, passed or failed.
+
+use std::{sync::Mutex, time::Duration};
+
+use lapin::{Connection, ConnectionProperties, options::QueueDeleteOptions};
+use uuid::Uuid;
+
+/// Tests share Postgres and RabbitMQ with every other test process on the machine. Normal
+/// tests hold this lock shared; a test that stops a service holds it exclusively, so it
+/// never pulls the broker away from a test that is running (in this or another process).
+pub fn services_lock(exclusive: bool) -> std::fs::File {
+    let path = std::env::temp_dir().join("vos-gateway-tests.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .expect("lock file");
+    if exclusive {
+        file.lock()
+    } else {
+        file.lock_shared()
+    }
+    .expect("services lock");
+    file
+}
+
+/// [`services_lock`] from async code, without blocking the runtime while another test holds
+/// it exclusively.
+pub async fn services_lock_async(exclusive: bool) -> std::fs::File {
+    tokio::task::spawn_blocking(move || services_lock(exclusive))
+        .await
+        .unwrap()
+}
+
+/// Postgres server for tests (without a database name).
+fn pg_base() -> String {
+    std::env::var("TEST_PG_BASE").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+pub fn amqp_url() -> String {
+    std::env::var("TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// A port nothing listens on (bound, then released).
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+const TEST_DATABASE_PREFIX: &str = "vos_test_";
+
+/// The URL of a database nobody uses yet; the first gateway to start on it creates it.
+pub fn fresh_database_url() -> String {
+    format!(
+        "{}/{TEST_DATABASE_PREFIX}{}",
+        pg_base(),
+        Uuid::new_v4().simple()
+    )
+}
+
+/// A database of its own, dropped (with force) at the end. The first gateway to start on it
+/// creates and migrates it.
+pub struct TestDatabase {
+    pub url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    pub fn new() -> Self {
+        Self::adopt(&fresh_database_url()).unwrap()
+    }
+
+    /// Takes over the database `url` names, if the harness named it: a test that points a
+    /// gateway at some other database must not have that one dropped.
+    pub fn adopt(url: &str) -> Option<Self> {
+        let name = url.rsplit('/').next()?;
+        name.starts_with(TEST_DATABASE_PREFIX).then(|| Self {
+            url: url.to_owned(),
+            name: name.to_owned(),
+        })
+    }
+
+    /// A small pool on it, for the test's own queries.
+    pub fn pool(&self) -> sqlx::PgPool {
+        test_pool(&self.url)
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        clean_up_blocking(Vec::new(), Some(self.name.clone()));
+    }
+}
+
+/// A small pool for a test's own queries, connected on first use.
+pub fn test_pool(url: &str) -> sqlx::PgPool {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_lazy(url)
+        .expect("test pool")
+}
+
+/// Fresh agent ids, whose queues are deleted when this is dropped.
+#[derive(Default)]
+pub struct AgentQueues(Mutex<Vec<String>>);
+
+impl AgentQueues {
+    pub fn agent(&self) -> String {
+        let agent = format!("test-{}", &Uuid::new_v4().simple().to_string()[..12]);
+        self.0.lock().unwrap().push(format!("{agent}_queue"));
+        agent
+    }
+}
+
+impl Drop for AgentQueues {
+    fn drop(&mut self) {
+        let queues = std::mem::take(&mut *self.0.lock().unwrap());
+        if !queues.is_empty() {
+            clean_up_blocking(queues, None);
+        }
+    }
+}
+
+/// Deletes test queues and a test database from synchronous code (a `Drop`): async work on
+/// a short-lived runtime of its own thread.
+fn clean_up_blocking(queues: Vec<String>, database: Option<String>) {
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            if !queues.is_empty()
+                && let Ok(connection) =
+                    Connection::connect(&amqp_url(), ConnectionProperties::default()).await
+                && let Ok(channel) = connection.create_channel().await
+            {
+                for queue in queues {
+                    let _ = channel
+                        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                        .await;
+                }
+            }
+            if let Some(name) = database {
+                drop_database(&name).await;
+            }
+        });
+    })
+    .join();
+}
+
+/// Drops a test database, closing whatever still uses it.
+async fn drop_database(name: &str) {
+    if let Ok(admin) = sqlx::PgPool::connect(&format!("{}/postgres", pg_base())).await {
+        let sql = format!("drop database if exists \"{name}\" with (force)");
+        let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&admin).await;
+        admin.close().await;
+    }
+}
