@@ -5,10 +5,15 @@ local agents = {}
 for a in string.gmatch(os.getenv("BENCH_AGENTS") or "weather_agent,calendar_agent,search_agent,memory_agent", "[^,]+") do
   agents[#agents + 1] = a
 end
+-- BENCH_KEY: the API key sent as `Authorization: Bearer` (the seed-style peer ignores it).
+local headers = {["Content-Type"]="application/json"}
+if os.getenv("BENCH_KEY") then
+  headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")
+end
 local i = 0
 request = function()
   i = i + 1
   local a = agents[(i % #agents) + 1]
   local body = '{"notification_type":"user_message","source":"bench","payload":{"text":"hello from the load test","n":' .. i .. '}}'
-  return wrk.format("POST", "/api/v1/agents/" .. a .. "/notify", {["Content-Type"]="application/json"}, body)
+  return wrk.format("POST", "/api/v1/agents/" .. a .. "/notify", headers, body)
 end

@@ -21,20 +21,24 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 database="vos_schemathesis_$$"
 log="target/schemathesis-gateway.log"
 
-VOS__SERVER__ADDR="127.0.0.1:$port" \
-DATABASE_URL="postgres://postgres@127.0.0.1:5432/$database" \
-VOS__TELEMETRY__LOG_LEVEL=warn \
-  target/debug/vos-gateway serve >"$log" 2>&1 &
-gateway=$!
+export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$database"
 cleanup() {
-  kill -TERM "$gateway" 2>/dev/null || true
-  wait "$gateway" 2>/dev/null || true
-  # Delete the queues the generated notifications created, then the database.
-  psql -qAt -h 127.0.0.1 -U postgres -d "$database" -c "select distinct agent_id from notifications" 2>/dev/null |
+  kill -TERM "${gateway:-}" 2>/dev/null || true
+  wait "${gateway:-}" 2>/dev/null || true
+  # Delete the queues the generated registrations declared, then the database.
+  psql -qAt -h 127.0.0.1 -U postgres -d "$database" -c "select agent_id from agents" 2>/dev/null |
     while read -r agent; do rabbitmqctl -q delete_queue "${agent}_queue" >/dev/null 2>&1 || true; done
   psql -q -h 127.0.0.1 -U postgres -d postgres -c "drop database if exists $database with (force)" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
+
+# Every /api/v1 route needs a key: the CLI creates the database and an admin key for the run.
+key=$(target/debug/vos-gateway keys create --name schemathesis --scope admin 2>/dev/null)
+
+VOS__SERVER__ADDR="127.0.0.1:$port" \
+VOS__TELEMETRY__LOG_LEVEL=warn \
+  target/debug/vos-gateway serve >"$log" 2>&1 &
+gateway=$!
 
 for _ in $(seq 1 100); do
   curl -fs "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && break
@@ -43,6 +47,7 @@ done
 
 "$venv/bin/schemathesis" run "http://127.0.0.1:$port/api-docs/openapi.json" \
   --url "http://127.0.0.1:$port" \
+  --header "Authorization: Bearer $key" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
   --max-examples "$examples" \
   --request-timeout 10 \

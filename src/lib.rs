@@ -15,6 +15,8 @@ pub mod error;
 pub mod metrics;
 pub mod middleware;
 pub mod outbox;
+pub mod ratelimit;
+pub mod registry;
 pub mod routes;
 pub mod server;
 pub mod startup;

@@ -9,6 +9,7 @@ use std::{
     time::Duration,
 };
 
+use axum::extract::ConnectInfo;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     server::{conn::auto::Builder, graceful::GracefulShutdown},
@@ -20,6 +21,7 @@ use tokio::{
     net::{TcpListener, TcpStream},
 };
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt as _;
 
 /// hyper's own ceiling on request headers (it answers a bare 431 above it). Ours, in
 /// `server.max_headers`, sits below it so clients normally get a problem document.
@@ -45,9 +47,9 @@ pub async fn serve(
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 // Out of file descriptors and the like: back off briefly instead of spinning.
                 Err(error) => {
                     tracing::warn!(error = %error, "accept failed");
@@ -64,7 +66,13 @@ pub async fn serve(
             inner: stream,
             open: open_connections.clone(),
         });
-        let service = TowerToHyperService::new(router.clone());
+        // The peer address, for the limit on failed authentications per client.
+        let service = TowerToHyperService::new(router.clone().map_request(
+            move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            },
+        ));
         let connection = graceful.watch(
             builder
                 .serve_connection_with_upgrades(io, service)

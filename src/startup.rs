@@ -7,15 +7,22 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    auth,
     background::Stages,
-    broker::{self, Publisher},
+    broker::{self, Publisher, QueueAdmin},
     config::{ServerSettings, Settings},
     metrics::Metrics,
+    middleware::Gatekeeper,
     outbox::Delivery,
+    ratelimit::ClientLimiter,
+    registry::Registry,
     routes, server,
     state::AppState,
     store::{self, Schema},
 };
+
+/// How often idle client addresses are dropped from the failed-authentication limiter.
+const CLIENT_SWEEP: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +50,8 @@ pub struct Application {
     listener: TcpListener,
     port: u16,
     router: axum::Router,
+    /// The admin listener (`[server] admin_addr`), its port and router.
+    admin: Option<(TcpListener, u16, axum::Router)>,
     metrics: Metrics,
     server: ServerSettings,
     stop: CancellationToken,
@@ -51,7 +60,7 @@ pub struct Application {
 }
 
 impl Application {
-    /// Starts every stage, in the order data flows through them, and binds the listener.
+    /// Starts every stage, in the order data flows through them, and binds the listeners.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let stop = CancellationToken::new();
         let metrics = Metrics::new(settings.metrics.max_agent_labels);
@@ -60,6 +69,14 @@ impl Application {
         let mut stages = Stages::default();
 
         let (schema, schema_stage) = Schema::spawn(pool.clone(), &settings.database, stop.clone());
+        let (keyring, keyring_stage) =
+            auth::spawn(pool.clone(), &settings, schema.clone(), stop.clone());
+        let (registry, registry_stage) =
+            Registry::spawn(pool.clone(), &settings, schema.clone(), stop.clone());
+        let clients = settings
+            .rate_limit
+            .failed_auth_per_client
+            .map(|rate| ClientLimiter::new(rate, settings.rate_limit.max_tracked_clients));
         let (publisher, publisher_stage) = Publisher::spawn(
             metrics.clone(),
             &settings.amqp,
@@ -71,29 +88,52 @@ impl Application {
             publisher.clone(),
             metrics.clone(),
             schema.clone(),
+            registry.clone(),
             &settings,
             stop.clone(),
         );
         stages
             .push(schema_stage)
-            .append(delivery_stages)
-            .push(publisher_stage);
+            .push(keyring_stage)
+            .push(registry_stage);
+        if let Some(clients) = &clients {
+            stages.push(clients.spawn_sweeper(CLIENT_SWEEP, stop.clone()));
+        }
+        stages.append(delivery_stages).push(publisher_stage);
 
+        let gate = Gatekeeper {
+            keyring: keyring.clone(),
+            registry: registry.clone(),
+            required: settings.auth.required,
+            clients,
+            metrics: metrics.clone(),
+        };
         let state = AppState {
             pool: pool.clone(),
             writer,
             publisher,
             metrics: metrics.clone(),
+            keyring,
+            registry,
+            queues: QueueAdmin::new(&settings.amqp),
             broker_addr: broker_addr.into(),
             schema,
             started: Instant::now(),
         };
-        let router = routes::router(state, &settings.server);
+        let (router, admin_router) = routes::routers(state, gate, &settings.server);
         let (listener, port) = bind(settings.server.addr).await?;
+        let admin = match (settings.server.admin_addr, admin_router) {
+            (Some(addr), Some(router)) => {
+                let (listener, port) = bind(addr).await?;
+                Some((listener, port, router))
+            }
+            _ => None,
+        };
         Ok(Self {
             listener,
             port,
             router,
+            admin,
             metrics,
             server: settings.server,
             stop,
@@ -107,6 +147,11 @@ impl Application {
         self.port
     }
 
+    /// The admin listener's port, when `[server] admin_addr` is set.
+    pub fn admin_port(&self) -> Option<u16> {
+        self.admin.as_ref().map(|(_, port, _)| *port)
+    }
+
     /// Cancelling this token starts a graceful shutdown.
     pub fn stop_token(&self) -> CancellationToken {
         self.stop.clone()
@@ -117,15 +162,22 @@ impl Application {
     /// outstanding confirms, record their outcomes, close the pool.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let grace = self.server.shutdown_grace;
-        server::serve(
-            self.listener,
-            self.router,
-            self.metrics.http_open_connections.clone(),
-            self.server.header_read_timeout,
-            grace,
-            self.stop.clone(),
-        )
-        .await;
+        let serve = |listener, router| {
+            server::serve(
+                listener,
+                router,
+                self.metrics.http_open_connections.clone(),
+                self.server.header_read_timeout,
+                grace,
+                self.stop.clone(),
+            )
+        };
+        let admin = async {
+            if let Some((listener, _, router)) = self.admin {
+                serve(listener, router).await;
+            }
+        };
+        tokio::join!(serve(self.listener, self.router), admin);
         tracing::info!("stopped accepting requests; draining");
         self.stages.join(tokio::time::Instant::now() + grace).await;
         self.pool.close().await;

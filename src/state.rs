@@ -5,8 +5,10 @@ use std::{sync::Arc, time::Instant};
 use sqlx::PgPool;
 
 use crate::{
-    broker::Publisher,
+    auth::Keyring,
+    broker::{Publisher, QueueAdmin},
     metrics::Metrics,
+    registry::Registry,
     store::{Schema, Writer},
 };
 
@@ -16,6 +18,12 @@ pub struct AppState {
     pub writer: Writer,
     pub publisher: Publisher,
     pub metrics: Metrics,
+    /// Every key, in memory; the keys API issues through its hasher and reloads it.
+    pub keyring: Keyring,
+    /// Registered agents, in memory.
+    pub registry: Registry,
+    /// Declares, inspects and deletes agents' queues (registration and agent status).
+    pub queues: QueueAdmin,
     /// `host:port` of the broker, for the health check's reachability probe.
     pub broker_addr: Arc<str>,
     /// Until the migrations have run, the gateway is not ready.

@@ -3,11 +3,14 @@
 use tokio::sync::{mpsc, oneshot};
 use tracing::Span;
 
-use crate::domain::Notification;
+use crate::domain::{Notification, QueueType};
 
 /// A notification to publish, with its producer span (ended when the broker answers).
 pub struct PublishJob {
     pub notification: Notification,
+    /// The registered agent's queue type, to declare its queue with; `None` when the agent is
+    /// not registered (any more): then nothing is declared.
+    pub queue: Option<QueueType>,
     pub span: Span,
     pub reply: Reply,
 }

@@ -6,6 +6,7 @@
 //! unconfirmed publish is reported `Unavailable` (its row stays pending for the relay), and
 //! the task reconnects with jittered exponential backoff.
 
+mod admin;
 mod job;
 pub mod message;
 mod queues;
@@ -23,6 +24,7 @@ use std::{
 
 use tokio::sync::mpsc;
 
+pub use admin::{AdminError, QueueAdmin, QueueStatus};
 pub use job::{Outcome, PublishJob, PublishResult, Reply};
 
 use crate::{

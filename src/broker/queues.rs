@@ -1,11 +1,32 @@
-//! Agent queues: declared on first use, and watched for depth and consumers.
+//! Agent queues: declared on first use in each session (registered agents only), and
+//! watched for depth and consumers.
 
 use std::{collections::HashSet, time::Duration};
 
-use lapin::{Channel, Connection, options::QueueDeclareOptions, types::FieldTable};
+use lapin::{
+    Channel, Connection,
+    options::QueueDeclareOptions,
+    types::{AMQPValue, FieldTable},
+};
 use tokio::time::timeout;
 
-use crate::metrics::{AgentLabel, Metrics, QueueLabels};
+use crate::{
+    domain::QueueType,
+    metrics::{AgentLabel, Metrics, QueueLabels},
+};
+
+/// The arguments a queue of this type is declared with. A classic queue gets none, which is
+/// what agents built from the seed declare, so either side may declare first.
+pub(super) fn arguments(queue_type: QueueType) -> FieldTable {
+    let mut arguments = FieldTable::default();
+    if queue_type == QueueType::Quorum {
+        arguments.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
+    }
+    arguments
+}
 
 /// The queues this session has declared, and the channel it declares them on. Declares get
 /// their own channel because a failed declare closes the channel it was sent on.
@@ -22,14 +43,15 @@ impl Queues {
         })
     }
 
-    /// Declares the agent's queue on first use: durable, with no arguments, which is what
-    /// agents built from the seed declare too. If the agent declared it with other arguments
-    /// (a quorum queue, a length limit), the broker answers PRECONDITION_FAILED and closes
-    /// the channel; then a passive declare confirms the queue exists and we use it as it is.
+    /// Declares a registered agent's queue on first use in this session: durable, of its
+    /// registered type. If it exists with other arguments (declared by the agent: a length
+    /// limit, another type), the broker answers PRECONDITION_FAILED and closes the channel;
+    /// then a passive declare confirms the queue exists and we use it as it is.
     pub(super) async fn ensure(
         &mut self,
         connection: &Connection,
         queue: &str,
+        queue_type: QueueType,
         deadline: Duration,
     ) -> Result<(), lapin::Error> {
         if self.declared.contains(queue) {
@@ -39,7 +61,7 @@ impl Queues {
         let declared = timeout(
             deadline,
             self.channel
-                .queue_declare(queue.into(), durable, FieldTable::default()),
+                .queue_declare(queue.into(), durable, arguments(queue_type)),
         )
         .await
         .map_err(timed_out)?;

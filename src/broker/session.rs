@@ -138,7 +138,14 @@ impl Session {
     ) -> Result<ConfirmFuture, String> {
         let queue = job.notification.agent_id.queue_name();
         let deadline = settings.confirm_timeout;
-        if let Err(error) = self.queues.ensure(&self.connection, &queue, deadline).await {
+        // An agent unregistered since acceptance gets no queue declared for it: if its queue
+        // is gone, the mandatory publish comes back and counts as a rejection.
+        if let Some(queue_type) = job.queue
+            && let Err(error) = self
+                .queues
+                .ensure(&self.connection, &queue, queue_type, deadline)
+                .await
+        {
             job.answer(PublishResult::Unavailable);
             return Err(format!("declaring {queue}: {error}"));
         }

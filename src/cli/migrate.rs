@@ -1,6 +1,6 @@
 //! `vos-gateway migrate`: create the database if needed, run pending migrations, exit.
 
-use super::Exit;
+use super::{Exit, error_chain};
 use crate::{config::Settings, store};
 
 pub(super) async fn migrate(mut settings: Settings) -> Exit {
@@ -22,16 +22,4 @@ pub(super) async fn migrate(mut settings: Settings) -> Exit {
         }
         Err(error) => Exit::Failure(format!("migrate failed: {}", error_chain(&error))),
     }
-}
-
-/// An error and its causes on one line, for a terminal.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut line = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    line
 }

@@ -1,6 +1,7 @@
-//! Command line: `serve` (the default), `migrate` and `healthcheck`.
+//! Command line: `serve` (the default), `migrate`, `healthcheck` and `keys`.
 
 mod healthcheck;
+mod keys;
 mod migrate;
 mod serve;
 
@@ -34,6 +35,9 @@ pub enum Command {
         #[arg(long)]
         url: Option<String>,
     },
+    /// Manage API keys in the database.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 /// How a command ended, as an exit status: 2 for invalid configuration or usage (what an
@@ -76,7 +80,20 @@ pub fn run() -> ExitCode {
             Command::Serve => serve::serve(settings).await,
             Command::Migrate => migrate::migrate(settings).await,
             Command::Healthcheck { url } => healthcheck::healthcheck(&settings, url).await,
+            Command::Keys(command) => keys::keys(settings, command).await,
         }
     });
     exit.report()
+}
+
+/// An error and its causes on one line, for a terminal.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
 }

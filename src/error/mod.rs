@@ -19,7 +19,13 @@ use axum::{
 pub use json::ApiJson;
 pub use problem::{FieldError, PROBLEM_JSON, Problem};
 
-use crate::domain::ValidationError;
+use crate::{
+    domain::ValidationError,
+    ratelimit::{self, Limited},
+};
+
+/// The detail of a 401 without any key; the challenge then carries no `error`.
+pub const MISSING_KEY: &str = "no `Authorization: Bearer` key was sent";
 
 /// Everything a request can fail with, as the client sees it.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +48,22 @@ pub enum ApiError {
     IdempotencyKeyReused,
     #[error("the request headers are too many or too large")]
     HeadersTooLarge,
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("this key lacks the `{0}` scope")]
+    Forbidden(&'static str),
+    #[error("too many requests for this {} (see RateLimit and Retry-After)", .0.policy)]
+    RateLimited(Limited),
+    #[error("no agent `{0}` is registered")]
+    AgentNotFound(String),
+    #[error("no key with id `{0}`")]
+    KeyNotFound(String),
+    #[error("the queue of agent `{0}` still holds messages; it was kept")]
+    QueueNotEmpty(String),
+    #[error("the gateway cannot check keys until its database answers; retry shortly")]
+    NotReady,
+    #[error("the broker is unavailable; retry shortly")]
+    BrokerUnavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("the gateway is at capacity; retry shortly")]
     Overloaded,
     #[error("the database is unavailable; the notification was not accepted")]
@@ -60,8 +82,17 @@ impl ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            Self::NotificationNotFound(_) => StatusCode::NOT_FOUND,
-            Self::Overloaded | Self::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotificationNotFound(_) | Self::AgentNotFound(_) | Self::KeyNotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::QueueNotEmpty(_) => StatusCode::CONFLICT,
+            Self::Overloaded
+            | Self::DatabaseUnavailable(_)
+            | Self::NotReady
+            | Self::BrokerUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -77,6 +108,14 @@ impl ApiError {
             Self::InvalidNotificationId(_) => "invalid-notification-id",
             Self::NotificationNotFound(_) => "notification-not-found",
             Self::IdempotencyKeyReused => "idempotency-key-reused",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::RateLimited(_) => "rate-limited",
+            Self::AgentNotFound(_) => "agent-not-found",
+            Self::KeyNotFound(_) => "key-not-found",
+            Self::QueueNotEmpty(_) => "queue-not-empty",
+            Self::NotReady => "not-ready",
+            Self::BrokerUnavailable(_) => "broker-unavailable",
             Self::Overloaded => "overloaded",
             Self::DatabaseUnavailable(_) => "database-unavailable",
             Self::Internal(_) => "internal-error",
@@ -86,7 +125,11 @@ impl ApiError {
     fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Overloaded => Some(Duration::from_secs(1)),
-            Self::DatabaseUnavailable(_) => Some(Duration::from_secs(5)),
+            Self::DatabaseUnavailable(_) | Self::BrokerUnavailable(_) => {
+                Some(Duration::from_secs(5))
+            }
+            Self::NotReady => Some(Duration::from_secs(1)),
+            Self::RateLimited(limited) => Some(Duration::from_secs(limited.retry_after_secs())),
             _ => None,
         }
     }
@@ -113,6 +156,27 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(after.as_secs()));
+        }
+        let headers = response.headers_mut();
+        match &self {
+            // RFC 6750 § 3: the scheme, and `invalid_token` once a token was sent.
+            Self::Unauthorized(detail) => {
+                let challenge = if *detail == MISSING_KEY {
+                    "Bearer realm=\"vos-gateway\""
+                } else {
+                    "Bearer realm=\"vos-gateway\", error=\"invalid_token\""
+                };
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(challenge),
+                );
+            }
+            Self::RateLimited(limited) => {
+                let quotas = [limited.quota];
+                headers.insert("ratelimit-policy", ratelimit::policy_header(&quotas));
+                headers.insert("ratelimit", ratelimit::ratelimit_header(&quotas));
+            }
+            _ => {}
         }
         let problem = self.problem();
         response

@@ -15,7 +15,7 @@ use prometheus_client::{
 
 use super::labels::{
     AgentLabel, DeliveryLabels, DependencyLabels, FailureLabels, HttpLabels, HttpRouteLabels,
-    PoolStateLabels, QueueLabels, StageLabels, TraceExemplar,
+    LimitLabels, PoolStateLabels, QueueLabels, ReasonLabels, StageLabels, TraceExemplar,
 };
 
 /// OTel's advised buckets for `http.server.request.duration`.
@@ -102,6 +102,12 @@ families! {
         => "vos_db_pool_connections", "Postgres pool connections by state";
     http_open_connections: Gauge = Gauge::default()
         => "vos_http_open_connections", "Open client TCP connections";
+    auth_failures: Family<ReasonLabels, Counter> = Family::default()
+        => "vos_auth_failures", "Requests to protected routes refused as unauthenticated, by reason";
+    rate_limited: Family<LimitLabels, Counter> = Family::default()
+        => "vos_rate_limited", "Requests answered 429, by the limit that refused them";
+    ratelimit_tracked_clients: Gauge = Gauge::default()
+        => "vos_ratelimit_tracked_clients", "Client addresses the failed-authentication limiter tracks";
     uptime: FloatGauge = Gauge::default()
         => "vos_uptime_seconds", "Seconds since the process started";
 }

@@ -75,6 +75,23 @@ impl TraceExemplar {
 /// `vos_publish_failures_total{reason}`: every way a publish can fail.
 pub const PUBLISH_FAILURE_REASONS: [&str; 4] = ["nack", "returned", "timeout", "unavailable"];
 
+/// `vos_auth_failures_total{reason}`: why a request was not authenticated.
+pub const AUTH_FAILURE_REASONS: [&str; 5] =
+    ["missing", "malformed", "checksum", "unknown", "revoked"];
+
+/// `vos_rate_limited_total{limit}`: the policies a request can be limited by.
+pub const RATE_LIMITS: [&str; 3] = ["key", "agent", "client"];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabels {
+    pub limit: &'static str,
+}
+
 /// The dependencies `vos_dependency_up` reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dependency {

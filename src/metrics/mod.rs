@@ -16,9 +16,10 @@ use prometheus_client::{
 
 pub use families::Families;
 pub use labels::{
-    AgentLabel, DeliveryLabels, Dependency, DependencyLabels, FailureLabels, HttpLabels,
-    HttpRouteLabels, LabelCap, Overload, PUBLISH_FAILURE_REASONS, PoolStateLabels, QueueLabels,
-    StageLabels, TraceExemplar, TraceIdLabel,
+    AUTH_FAILURE_REASONS, AgentLabel, DeliveryLabels, Dependency, DependencyLabels, FailureLabels,
+    HttpLabels, HttpRouteLabels, LabelCap, LimitLabels, Overload, PUBLISH_FAILURE_REASONS,
+    PoolStateLabels, QueueLabels, RATE_LIMITS, ReasonLabels, StageLabels, TraceExemplar,
+    TraceIdLabel,
 };
 
 /// More than the router will ever have.
@@ -100,7 +101,31 @@ impl Metrics {
                 })
                 .inc_by(0);
         }
+        for reason in AUTH_FAILURE_REASONS {
+            self.auth_failures
+                .get_or_create(&ReasonLabels { reason })
+                .inc_by(0);
+        }
+        for limit in RATE_LIMITS {
+            self.rate_limited
+                .get_or_create(&LimitLabels { limit })
+                .inc_by(0);
+        }
         self.pool_connections(0, 0);
+    }
+
+    /// Counts one unauthenticated request to a protected route.
+    pub fn auth_failed(&self, reason: &'static str) {
+        self.auth_failures
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    /// Counts one request answered 429 by `limit` (`key`, `agent`, `client`).
+    pub fn limited(&self, limit: &'static str) {
+        self.rate_limited
+            .get_or_create(&LimitLabels { limit })
+            .inc();
     }
 
     /// The exposition, in OpenMetrics (with exemplars) or the classic text format.

@@ -2,6 +2,7 @@
 //! completion log line and problem rendering (one middleware, `observe`, so that each request
 //! pays for one layer and every step sees the same span), plus the request limits.
 
+mod authenticate;
 mod correlation;
 mod limits;
 mod observe;
@@ -10,6 +11,7 @@ mod problem;
 use axum::{Router, extract::DefaultBodyLimit, http::StatusCode, middleware::from_fn_with_state};
 use tower_http::{limit::RequestBodyLimitLayer, timeout::TimeoutLayer};
 
+pub use authenticate::{AgentQuota, Caller, Gatekeeper, identify, require};
 pub use correlation::{CorrelationId, correlation_id};
 pub use limits::{HeaderLimits, limit_headers};
 pub use observe::observe;

@@ -18,14 +18,14 @@ use prometheus_client::metrics::gauge::Gauge;
 use tracing::{Instrument, Span};
 
 use super::{
-    CorrelationId,
+    Caller, CorrelationId,
     correlation::{X_CORRELATION_ID, correlation_id},
     problem,
 };
 use crate::{
     error::LoggedError,
     metrics::{HttpLabels, HttpRouteLabels, Metrics, TraceExemplar},
-    telemetry::{self, UNMATCHED},
+    telemetry::{self, Remote, UNMATCHED},
     trace_context::{TraceParent, encode_traceparent, sanitize_tracestate},
 };
 
@@ -43,6 +43,7 @@ struct Observed {
     path: String,
     correlation_id: Arc<str>,
     span: Span,
+    key_prefix: Option<Arc<str>>,
     request_size: u64,
     active: Gauge,
 }
@@ -57,11 +58,17 @@ impl Observed {
         let template = matched.map(MatchedPath::as_str);
         let route = metrics.routes.label(template.unwrap_or(UNMATCHED));
         let correlation_id = correlation_id(request.headers());
+        let caller = request.extensions().get::<Caller>();
+        let trusted = caller.is_some_and(|caller| caller.trusted);
+        let key_prefix = caller
+            .and_then(|caller| caller.key.as_ref().ok())
+            .map(|key| key.display_prefix.clone());
         let span = telemetry::request_span(
             method,
             template,
             &correlation_id,
-            remote_parent(request.headers()),
+            key_prefix.as_deref(),
+            remote(request.headers(), trusted),
         );
         let path = request.uri().path().to_owned();
         let request_size = content_length(request.headers());
@@ -82,6 +89,7 @@ impl Observed {
             path,
             correlation_id,
             span,
+            key_prefix,
             request_size,
             active,
         }
@@ -134,6 +142,7 @@ impl Observed {
                 duration_ms = elapsed.as_secs_f64() * 1000.0,
                 request_size = self.request_size,
                 response_size,
+                auth.key_prefix = self.key_prefix.as_deref(),
                 "request completed"
             );
         });
@@ -185,22 +194,27 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// A valid `traceparent` (with its sanitised `tracestate`) continues the caller's trace;
-/// anything else is ignored and a new trace starts, as the W3C spec requires.
-fn remote_parent(headers: &HeaderMap) -> Option<SpanContext> {
+/// The caller's context from a valid `traceparent`: a trusted caller's (with its sanitised
+/// `tracestate`) becomes the parent; an untrusted caller's becomes a link, without its
+/// `tracestate`. Anything invalid is ignored and a new trace starts, as the W3C spec requires.
+fn remote(headers: &HeaderMap, trusted: bool) -> Remote {
     let mut values = headers.get_all("traceparent").iter();
-    let first = values.next()?;
-    if values.next().is_some() {
-        return None; // Several traceparent headers: ambiguous, so invalid.
+    let (Some(first), None) = (values.next(), values.next()) else {
+        return Remote::None; // None, or several: ambiguous, so invalid.
+    };
+    let Some(parent) = first.to_str().ok().and_then(TraceParent::parse) else {
+        return Remote::None;
+    };
+    if !trusted {
+        return Remote::Link(parent.to_span_context(None));
     }
-    let parent = TraceParent::parse(first.to_str().ok()?)?;
     let tracestate = sanitize_tracestate(
         headers
             .get_all("tracestate")
             .iter()
             .filter_map(|v| v.to_str().ok()),
     );
-    Some(parent.to_span_context(tracestate.as_deref()))
+    Remote::Parent(parent.to_span_context(tracestate.as_deref()))
 }
 
 fn content_length(headers: &HeaderMap) -> u64 {

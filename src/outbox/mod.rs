@@ -16,6 +16,7 @@ use crate::{
     broker::{PublishJob, Publisher, Reply},
     config::Settings,
     metrics::Metrics,
+    registry::Registry,
     store::{OnCommitted, Schema, Writer},
 };
 
@@ -31,6 +32,7 @@ impl Delivery {
         publisher: Publisher,
         metrics: Metrics,
         schema: Schema,
+        registry: Registry,
         settings: &Settings,
         shutdown: CancellationToken,
     ) -> (Writer, Stages) {
@@ -47,7 +49,7 @@ impl Delivery {
             &settings.writer,
             db_deadline,
             settings.relay.grace,
-            fast_path(publisher.clone(), recorder),
+            fast_path(publisher.clone(), registry.clone(), recorder),
         );
         let relay = relay::Relay {
             pool,
@@ -57,6 +59,7 @@ impl Delivery {
             confirm_timeout: settings.amqp.confirm_timeout,
             db_deadline,
             schema,
+            registry,
         };
         let mut stages = Stages::default();
         stages
@@ -70,10 +73,18 @@ impl Delivery {
 /// The fast path: each committed notification goes straight to the publisher, its outcome to
 /// the recorder. A full publisher queue is not an error: the row is pending and the relay has
 /// it after its grace period.
-fn fast_path(publisher: Publisher, recorder: recorder::Recorder) -> OnCommitted {
+fn fast_path(
+    publisher: Publisher,
+    registry: Registry,
+    recorder: recorder::Recorder,
+) -> OnCommitted {
     Arc::new(move |notification, span| {
+        let queue = registry
+            .get(notification.agent_id.as_str())
+            .map(|agent| agent.queue_type);
         let job = PublishJob {
             notification,
+            queue,
             span,
             reply: Reply::Record(recorder.clone()),
         };

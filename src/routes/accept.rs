@@ -1,7 +1,7 @@
 //! `POST /api/v1/agents/{agent_id}/notify`: validate, stamp, commit, hand to the publisher.
 
 use axum::{
-    Json,
+    Extension, Json,
     extract::{Path, State},
     http::{HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
@@ -10,10 +10,12 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::{
+    auth::Principal,
     domain::{IdempotencyKey, NewNotification, Notification, NotifyRequest},
     error::{ApiError, ApiJson, Problem},
     metrics::Overload,
-    middleware::CorrelationId,
+    middleware::{AgentQuota, CorrelationId},
+    ratelimit::{Decision, Quota},
     state::AppState,
     store::{CommitError, notifications},
     telemetry,
@@ -50,6 +52,7 @@ impl Accepted {
     post,
     path = "/api/v1/agents/{agent_id}/notify",
     tag = "notifications",
+    security(("bearer" = [])),
     params(
         ("agent_id" = String, Path, description = "1-64 of a-z, 0-9, '-', '_'", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$"),
         ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body return the original answer", pattern = "^[A-Za-z0-9._:-]{1,128}$"),
@@ -60,9 +63,13 @@ impl Accepted {
     responses(
         (status = 202, description = "Committed; will be published", body = Accepted),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the notify scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such agent among the key's agents", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid field or reused Idempotency-Key", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's or the agent's rate; see Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 431, description = "Headers too many or too large", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable or gateway overloaded; see Retry-After", body = Problem, content_type = "application/problem+json"),
     ),
@@ -70,12 +77,14 @@ impl Accepted {
 pub async fn notify(
     State(state): State<AppState>,
     Path(agent_id): Path<String>,
-    axum::Extension(CorrelationId(correlation_id)): axum::Extension<CorrelationId>,
+    Extension(CorrelationId(correlation_id)): Extension<CorrelationId>,
+    Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     ApiJson(request): ApiJson<NotifyRequest>,
 ) -> Result<Response, ApiError> {
     let new = NewNotification::parse(&agent_id, request)?;
     let idempotency_key = idempotency_key(&headers)?;
+    let agent_quota = admit(&state, &principal, new.agent_id.as_str())?;
     let notification_id = Uuid::now_v7();
     // The producer span starts now, as a child of the request span; its context is stored
     // with the row and travels in the message, so a republish continues the same trace.
@@ -103,7 +112,11 @@ pub async fn notify(
     match state.writer.commit(notification, span).await {
         Ok(()) => {
             state.metrics.accepted.get_or_create(&labels).inc();
-            Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+            let mut response = (StatusCode::ACCEPTED, Json(accepted)).into_response();
+            if let Some(quota) = agent_quota {
+                response.extensions_mut().insert(AgentQuota(quota));
+            }
+            Ok(response)
         }
         Err(CommitError::DuplicateKey) => {
             let (key, new) = retry_check.expect("only keyed inserts are skipped");
@@ -117,6 +130,33 @@ pub async fn notify(
             Err(ApiError::DatabaseUnavailable(Box::new(error)))
         }
         Err(error @ CommitError::Failed) => Err(ApiError::Internal(Box::new(error))),
+    }
+}
+
+/// Whether this caller may notify this agent now: it must be one of the key's agents and
+/// registered (404 otherwise, the same answer for both, so a key learns nothing about agents
+/// outside its patterns), and within the agent's rate (429). Returns the agent's quota.
+fn admit(
+    state: &AppState,
+    principal: &Principal,
+    agent_id: &str,
+) -> Result<Option<Quota>, ApiError> {
+    let registration = principal
+        .covers(agent_id)
+        .then(|| state.registry.get(agent_id))
+        .flatten()
+        .ok_or_else(|| ApiError::AgentNotFound(agent_id.to_owned()))?;
+    match registration
+        .limiter
+        .as_deref()
+        .map(|limiter| limiter.check())
+    {
+        Some(Decision::Limited(limited)) => {
+            state.metrics.limited("agent");
+            Err(ApiError::RateLimited(limited))
+        }
+        Some(Decision::Allowed(quota)) => Ok(Some(quota)),
+        None => Ok(None),
     }
 }
 

@@ -53,7 +53,7 @@ pub async fn live() -> Response {
     health_response(Status::Pass, json!({ "status": Status::Pass }))
 }
 
-/// Readiness: Postgres answers and the schema is migrated.
+/// Readiness: Postgres answers, the schema is migrated, keys and agents are loaded.
 #[utoipa::path(get, path = "/health/ready", tag = "health", responses(
     (status = 200, description = "Ready", body = Object, content_type = "application/health+json"),
     (status = 503, description = "Not ready", body = Object, content_type = "application/health+json")))]
@@ -130,12 +130,18 @@ async fn check_postgres(state: &AppState) -> (Status, Duration, Option<String>) 
     let up = result.is_ok();
     state.metrics.mark_dependency(Dependency::Postgres, up);
     match result {
-        Ok(()) if state.schema.is_ready() => (Status::Pass, latency, None),
-        Ok(()) => (
+        Ok(()) if !state.schema.is_ready() => (
             Status::Fail,
             latency,
             Some("migrations have not run yet".into()),
         ),
+        // Until keys and agents are in memory, no request can be authorised or routed.
+        Ok(()) if !state.keyring.is_loaded() || !state.registry.is_loaded() => (
+            Status::Fail,
+            latency,
+            Some("keys and agents are not loaded yet".into()),
+        ),
+        Ok(()) => (Status::Pass, latency, None),
         Err(error) => (Status::Fail, latency, Some(error.to_string())),
     }
 }

@@ -1,7 +1,11 @@
-//! The HTTP API: the routes, merged into one router behind the middleware stack.
+//! The HTTP API: the routes, each with the scope it needs, merged into one router (two when
+//! `[server] admin_addr` is set) behind the middleware stack.
 
 mod accept;
+mod agent_status;
+mod agents;
 mod health;
+mod keys;
 mod metrics;
 mod openapi;
 mod status;
@@ -11,22 +15,81 @@ pub use openapi::ApiDoc;
 use axum::{
     Router,
     http::StatusCode,
-    routing::{get, post},
+    middleware::from_fn_with_state,
+    routing::{MethodRouter, get, post, put},
 };
 
-use crate::{config::ServerSettings, middleware, state::AppState};
+use crate::{
+    config::ServerSettings,
+    domain::Scope,
+    middleware::{self, Gatekeeper, identify, require},
+    state::AppState,
+};
 
-/// The whole application router; `main` and the tests use the same one.
-pub fn router(state: AppState, settings: &ServerSettings) -> Router {
-    let routes = Router::new()
-        .route("/api/v1/agents/{agent_id}/notify", post(accept::notify))
-        .route("/api/v1/notifications/{notification_id}", get(status::show))
+/// The public router, and the admin router when `settings.admin_addr` is set; `main` and the
+/// tests use the same ones.
+pub fn routers(
+    state: AppState,
+    gate: Gatekeeper,
+    settings: &ServerSettings,
+) -> (Router, Option<Router>) {
+    let guard = |scope: Scope, route: MethodRouter<AppState>| {
+        route.route_layer(from_fn_with_state((gate.clone(), scope), require))
+    };
+    let api = Router::new()
+        .route(
+            "/api/v1/agents/{agent_id}/notify",
+            guard(Scope::Notify, post(accept::notify)),
+        )
+        .route(
+            "/api/v1/notifications/{notification_id}",
+            guard(Scope::Read, get(status::show)),
+        )
+        .route("/api/v1/agents", guard(Scope::Read, get(agents::list)))
+        .route(
+            "/api/v1/agents/{agent_id}",
+            guard(Scope::Read, get(agents::show)).merge(guard(
+                Scope::Admin,
+                put(agents::register).delete(agents::unregister),
+            )),
+        )
+        .route(
+            "/api/v1/keys",
+            guard(Scope::Admin, post(keys::create).get(keys::list)),
+        )
+        .route(
+            "/api/v1/keys/{key_id}",
+            guard(Scope::Admin, axum::routing::delete(keys::revoke)),
+        )
+        .merge(probes());
+    let (public, admin) = match settings.admin_addr {
+        Some(_) => (api, Some(probes().merge(internal()))),
+        None => (api.merge(internal()), None),
+    };
+    let finish = |routes: Router<AppState>| {
+        // `identify` outermost: the server span's parent depends on who is calling.
+        middleware::apply(
+            routes.fallback(|| async { StatusCode::NOT_FOUND }),
+            state.metrics.clone(),
+            settings,
+        )
+        .layer(from_fn_with_state(gate.clone(), identify))
+        .with_state(state.clone())
+    };
+    (finish(public), admin.map(finish))
+}
+
+/// Open to anyone, on every listener: what orchestrators probe.
+fn probes() -> Router<AppState> {
+    Router::new()
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
+}
+
+/// For operators and Prometheus: on the admin listener when there is one.
+fn internal() -> Router<AppState> {
+    Router::new()
         .route("/health", get(health::detail))
         .route("/metrics", get(metrics::scrape))
         .route("/api-docs/openapi.json", get(openapi::openapi_json))
-        // No route: a 404 problem (rendered by `observe`), labelled `unmatched` in metrics.
-        .fallback(|| async { StatusCode::NOT_FOUND });
-    middleware::apply(routes, state.metrics.clone(), settings).with_state(state)
 }

@@ -3,9 +3,17 @@
 use std::sync::LazyLock;
 
 use axum::{http::header, response::IntoResponse};
-use utoipa::OpenApi;
+use utoipa::{
+    Modify, OpenApi,
+    openapi::{
+        ContentBuilder, Ref, RefOr, Response, ResponseBuilder, Responses,
+        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    },
+};
 
-use super::{accept, health, metrics, status};
+use crate::error::PROBLEM_JSON;
+
+use super::{accept, agents, health, keys, metrics, status};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,9 +22,17 @@ use super::{accept, health, metrics, status};
         description = "The VOS API gateway: notifications for agents, stored in Postgres and \
                        published to RabbitMQ with W3C trace context."
     ),
+    modifiers(&BearerKeys),
     paths(
         accept::notify,
         status::show,
+        agents::register,
+        agents::list,
+        agents::show,
+        agents::unregister,
+        keys::create,
+        keys::list,
+        keys::revoke,
         health::live,
         health::ready,
         health::detail,
@@ -25,11 +41,79 @@ use super::{accept, health, metrics, status};
     ),
     tags(
         (name = "notifications", description = "Accepting and tracking notifications"),
+        (name = "agents", description = "Registered agents and their live status"),
+        (name = "keys", description = "API keys (admin)"),
         (name = "health", description = "Probes in application/health+json"),
         (name = "operations", description = "Metrics and the API description"),
     )
 )]
 pub struct ApiDoc;
+
+/// The `bearer` scheme the protected routes name: `Authorization: Bearer vos_…`.
+struct BearerKeys;
+
+impl Modify for BearerKeys {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("vos_ API key")
+            .description(Some(
+                "An API key: `vos_` + 32 base62 characters + a 6-character checksum",
+            ))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                if operation.security.is_some() {
+                    add_refusals(&mut operation.responses);
+                }
+            }
+        }
+    }
+}
+
+/// What any protected route may answer before its handler runs, unless the route says more.
+fn add_refusals(responses: &mut Responses) {
+    let refusals = [
+        ("401", "No valid key (`WWW-Authenticate: Bearer`)"),
+        ("403", "The key lacks the route's scope"),
+        (
+            "429",
+            "Over a rate limit; see Retry-After, RateLimit-Policy and RateLimit",
+        ),
+        (
+            "503",
+            "Keys not loaded yet, or a dependency unavailable; see Retry-After",
+        ),
+    ];
+    for (status, description) in refusals {
+        responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| RefOr::T(problem_response(description)));
+    }
+}
+
+fn problem_response(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            PROBLEM_JSON,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
+}
 
 static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
     ApiDoc::openapi()

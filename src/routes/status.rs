@@ -1,14 +1,16 @@
 //! `GET /api/v1/notifications/{notification_id}`: the stored record and its delivery state.
 
 use axum::{
-    Json,
+    Extension, Json,
     extract::{Path, State},
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::{domain::DeliveryState, error::ApiError, state::AppState, store::notifications};
+use crate::{
+    auth::Principal, domain::DeliveryState, error::ApiError, state::AppState, store::notifications,
+};
 
 /// A stored notification and its delivery state.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -36,21 +38,27 @@ pub struct NotificationView {
     get,
     path = "/api/v1/notifications/{notification_id}",
     tag = "notifications",
+    security(("bearer" = [])),
     params(("notification_id" = uuid::Uuid, Path, description = "The id from the 202 answer")),
     responses(
         (status = 200, body = NotificationView),
         (status = 400, description = "Not a UUID", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such notification", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid key", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks the read scope", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such notification among the key's agents", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable", body = crate::error::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn show(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<NotificationView>, ApiError> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::InvalidNotificationId(truncate(&id)))?;
+    // Another agent's notification is as absent as one that never existed.
     let stored = notifications::find(&state.pool, id)
         .await?
+        .filter(|stored| principal.covers(stored.notification.agent_id.as_str()))
         .ok_or(ApiError::NotificationNotFound(id))?;
     let n = stored.notification;
     Ok(Json(NotificationView {

@@ -1,6 +1,9 @@
 //! Postgres: the pool, the schema, and the notification (outbox) table.
 
+pub mod agents;
+pub mod changes;
 mod error;
+pub mod keys;
 pub mod notifications;
 mod schema;
 mod writer;

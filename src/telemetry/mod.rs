@@ -24,7 +24,7 @@ use tracing_subscriber::{
 use crate::config::{LogFormat, OtlpProtocol, TelemetrySettings};
 pub use json_log::JsonLogLayer;
 use log_writer::LogFlushGuard;
-pub use spans::{UNMATCHED, producer_span, republish_span, request_span, span_context};
+pub use spans::{Remote, UNMATCHED, producer_span, republish_span, request_span, span_context};
 
 /// Deadline for one OTLP export; a slow collector must not hold spans in memory for long.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -11,13 +11,27 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 /// `http.route` of a request that matched no route: raw paths would explode cardinality.
 pub const UNMATCHED: &str = "unmatched";
 
+/// The caller's trace context, and what the request span makes of it.
+#[derive(Debug, Clone)]
+pub enum Remote {
+    /// No valid `traceparent`: a new trace.
+    None,
+    /// A trusted caller's context: the request continues its trace (sampling follows it).
+    Parent(SpanContext),
+    /// An untrusted caller's context: a new root trace that links to it. The caller's sampled
+    /// flag does not decide sampling, so a `-00` cannot hide a request and a `-01` cannot force
+    /// its export.
+    Link(SpanContext),
+}
+
 /// The server span of one request, named `"{method} {route}"` (the method alone when no
 /// route matched, `route` = `None`), as the HTTP conventions ask.
 pub fn request_span(
     method: &str,
     route: Option<&str>,
     correlation_id: &str,
-    parent: Option<SpanContext>,
+    key_prefix: Option<&str>,
+    remote: Remote,
 ) -> Span {
     // `format_args!`: the name is formatted once, by the OTel layer, not into a String first.
     let span = tracing::info_span!(
@@ -30,10 +44,15 @@ pub fn request_span(
         http.response.status_code = Empty,
         otel.status_code = Empty,
         "error.type" = Empty,
+        "auth.key_prefix" = key_prefix,
         correlation_id = correlation_id,
     );
-    if let Some(parent) = parent {
-        let _ = span.set_parent(Context::new().with_remote_span_context(parent));
+    match remote {
+        Remote::None => {}
+        Remote::Parent(parent) => {
+            let _ = span.set_parent(Context::new().with_remote_span_context(parent));
+        }
+        Remote::Link(caller) => span.add_link(caller),
     }
     span
 }

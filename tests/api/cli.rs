@@ -103,7 +103,7 @@ fn migrate_creates_the_database_and_runs_the_migrations() {
 async fn the_binary_logs_json_with_trace_context_and_stops_cleanly_on_sigterm() {
     // Arrange: the real binary on a free port, its own database.
     let gateway_process = GatewayProcess::builder().start().await;
-    let agent = gateway_process.agent();
+    let agent = gateway_process.agent().await;
 
     // Act: one request carrying a canary in its body, a healthcheck, then SIGTERM.
     let body = serde_json::json!({ "notification_type": "t", "source": "s", "payload": { "secret": "PII-CANARY-7731" } });

@@ -16,7 +16,7 @@ async fn the_published_message_matches_the_202_response() {
     // Arrange
     let app = TestApp::spawn().await;
     let broker = Broker::connect().await;
-    let agent = app.agent();
+    let agent = app.agent().await;
     let body = json!({ "notification_type": "task_update", "source": "planner", "payload": { "step": 3 } });
 
     // Act
@@ -75,7 +75,7 @@ async fn the_published_message_matches_the_202_response() {
 async fn the_agent_queue_is_declared_durable_on_first_use() {
     let app = TestApp::spawn().await;
     let broker = Broker::connect().await;
-    let agent = app.agent();
+    let agent = app.agent().await;
 
     app.accept_published(&agent).await;
 
@@ -94,10 +94,10 @@ async fn the_agent_queue_is_declared_durable_on_first_use() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queue_the_agent_declared_with_its_own_arguments_is_used_as_it_is() {
-    // Arrange: the agent declared its queue first, with a length limit.
+    // Arrange: the agent declared its queue first, with a length limit; then it is registered.
     let app = TestApp::spawn().await;
     let broker = Broker::connect().await;
-    let agent = app.agent();
+    let agent = app.unregistered_agent();
     let queue = format!("{agent}_queue");
     let mut arguments = FieldTable::default();
     arguments.insert("x-max-length".into(), AMQPValue::LongInt(1000));
@@ -110,6 +110,7 @@ async fn a_queue_the_agent_declared_with_its_own_arguments_is_used_as_it_is() {
         )
         .await
         .unwrap();
+    app.register(&agent).await;
 
     // Act
     let accepted = app.accept(&agent).await;
@@ -132,7 +133,7 @@ async fn a_queue_the_agent_declared_with_its_own_arguments_is_used_as_it_is() {
 async fn many_notifications_to_one_agent_arrive_once_each() {
     let app = TestApp::spawn().await;
     let broker = Broker::connect().await;
-    let agent = app.agent();
+    let agent = app.agent().await;
 
     let sent = post_numbered(&app, &agent, 0..50).await;
     let delivered = broker

@@ -54,7 +54,7 @@ async fn an_unreachable_database_fails_readiness_and_notify_answers_503_fast() {
     settings.database.url = format!("postgres://postgres@127.0.0.1:{}/vos", closed_port());
     settings.database.acquire_timeout = Duration::from_millis(500);
     let app = TestApp::spawn_with(settings, false).await;
-    let agent = app.agent();
+    let agent = app.unregistered_agent();
 
     // Act
     let (live, _) = health_json(app.get("/health/live").await.unwrap()).await;
@@ -74,7 +74,8 @@ async fn an_unreachable_database_fails_readiness_and_notify_answers_503_fast() {
     assert!(notify.headers().contains_key("retry-after"));
     assert_eq!(notify.headers()["content-type"], "application/problem+json");
     let problem: Value = notify.json().await.unwrap();
-    assert_eq!(problem["type"], "urn:vos:problem:database-unavailable");
+    // Keys live in the database: until it answers, nothing can be authorised.
+    assert_eq!(problem["type"], "urn:vos:problem:not-ready");
     assert!(
         took < Duration::from_secs(3),
         "503 within the deadline, took {took:?}"
@@ -86,7 +87,7 @@ async fn an_unreachable_broker_is_a_warning_and_notify_still_stores() {
     let mut settings = test_settings();
     settings.amqp.url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", closed_port());
     let app = TestApp::spawn_with(settings, true).await;
-    let agent = app.agent();
+    let agent = app.agent_registered_in_database().await;
 
     let notify = app.notify(&agent, &notification_body()).await;
     let (detail, body) = health_json(app.get("/health").await.unwrap()).await;

@@ -28,7 +28,7 @@ async fn a_retry_with_the_same_key_and_body_returns_the_original_response() {
     // Arrange
     let app = TestApp::spawn().await;
     let broker = Broker::connect().await;
-    let agent = app.agent();
+    let agent = app.agent().await;
     let first: Value = notify_with_key(&app, &agent, "retry-1", &notification_body())
         .await
         .json()
@@ -57,7 +57,7 @@ async fn a_retry_with_the_same_key_and_body_returns_the_original_response() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_key_with_a_different_body_is_a_422_problem() {
     let app = TestApp::spawn().await;
-    let agent = app.agent();
+    let agent = app.agent().await;
     notify_with_key(&app, &agent, "k-7", &notification_body()).await;
 
     let different = json!({ "notification_type": "user_message", "source": "tests", "payload": { "text": "bye" } });
@@ -76,7 +76,7 @@ async fn the_same_key_with_a_different_body_is_a_422_problem() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_are_scoped_to_the_agent() {
     let app = TestApp::spawn().await;
-    let (a, b) = (app.agent(), app.agent());
+    let (a, b) = (app.agent().await, app.agent().await);
 
     let first: Value = notify_with_key(&app, &a, "shared", &notification_body())
         .await
@@ -95,7 +95,7 @@ async fn keys_are_scoped_to_the_agent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_with_one_key_store_one_notification() {
     let app = TestApp::spawn().await;
-    let agent = app.agent();
+    let agent = app.agent().await;
 
     let body = notification_body();
     let requests = (0..10).map(|_| notify_with_key(&app, &agent, "burst", &body));
@@ -119,7 +119,7 @@ async fn concurrent_requests_with_one_key_store_one_notification() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unacceptable_key_is_a_422_problem() {
     let app = TestApp::spawn().await;
-    let agent = app.agent();
+    let agent = app.agent().await;
 
     let response = notify_with_key(&app, &agent, "has spaces", &notification_body()).await;
 

@@ -20,7 +20,7 @@ async fn assert_431(response: reqwest::Response) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_request_headers_are_a_431_problem() {
     let app = TestApp::spawn().await;
-    let agent = app.agent();
+    let agent = app.agent().await;
     let mut request = app.notify_request(&agent).json(&notification_body());
     for n in 0..app.settings.server.max_headers + 1 {
         request = request.header(format!("x-filler-{n}"), "1");
@@ -32,7 +32,7 @@ async fn too_many_request_headers_are_a_431_problem() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_request_headers_are_a_431_problem() {
     let app = TestApp::spawn().await;
-    let agent = app.agent();
+    let agent = app.agent().await;
     let big = "x".repeat(app.settings.server.max_header_bytes);
 
     let response = app
@@ -96,7 +96,7 @@ async fn a_full_writer_queue_sheds_load_with_a_fast_503() {
     settings.writer.max_inflight_batches = 1;
     settings.writer.max_batch = 1;
     let app = TestApp::spawn_with(settings, true).await;
-    let agent = app.agent();
+    let agent = app.agent().await;
     let lock = block_inserts(&app).await;
 
     // Act: more requests than the pipeline holds.
@@ -137,7 +137,7 @@ async fn a_request_past_its_deadline_is_a_503_problem() {
     let mut settings = test_settings();
     settings.server.request_timeout = Duration::from_millis(300);
     let app = TestApp::spawn_with(settings, true).await;
-    let agent = app.agent();
+    let agent = app.agent().await;
     let lock = block_inserts(&app).await;
 
     let started = Instant::now();

@@ -10,7 +10,7 @@ const COMPLETED: &str = "request completed";
 /// Starts the binary with `env`, posts one notification, stops it; returns its stdout lines.
 async fn stdout_after_one_request(env: &[(&str, &str)]) -> Vec<String> {
     let gateway = GatewayProcess::builder().envs(env).start().await;
-    let agent = gateway.agent();
+    let agent = gateway.agent().await;
     gateway.accept_correlated(&agent, "log-level-check").await;
     let exited = gateway.stop().await;
     assert!(exited.status.success(), "{}", exited.stderr);

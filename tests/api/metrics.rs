@@ -11,7 +11,7 @@ use crate::helpers::{Broker, TestApp, notification_body, scrape, scrape_as, test
 async fn metrics_label_requests_by_route_template_and_count_deliveries() {
     // Arrange
     let app = TestApp::spawn().await;
-    let agent = app.agent();
+    let agent = app.agent().await;
     app.accept_published(&agent).await;
     app.get("/no/such/route").await.unwrap();
     let invented = Method::from_bytes(b"BREW").unwrap();
@@ -57,7 +57,7 @@ async fn metrics_label_requests_by_route_template_and_count_deliveries() {
 async fn metrics_offer_openmetrics_with_trace_exemplars() {
     let app = TestApp::spawn().await;
     let accepted: Value = app
-        .notify(&app.agent(), &notification_body())
+        .notify(&app.agent().await, &notification_body())
         .await
         .json()
         .await
@@ -81,7 +81,7 @@ async fn metrics_offer_openmetrics_with_trace_exemplars() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_pass_promtool_check_metrics() {
     let app = TestApp::spawn().await;
-    app.notify(&app.agent(), &notification_body()).await;
+    app.notify(&app.agent().await, &notification_body()).await;
     let text = scrape(&app).await;
 
     let promtool = std::env::var("PROMTOOL").unwrap_or_else(|_| "promtool".into());
@@ -140,7 +140,7 @@ async fn queue_depth_consumers_and_agent_availability_are_reported() {
     settings.metrics.queue_poll_interval = Duration::from_millis(200);
     let app = TestApp::spawn_with(settings, true).await;
     let broker = Broker::connect().await;
-    let agent = app.agent();
+    let agent = app.agent().await;
     let queue = format!("{agent}_queue");
     app.accept_published(&agent).await;
 

@@ -8,7 +8,7 @@ use crate::helpers::{TestApp, notification_body};
 async fn notify_returns_202_with_ids_and_tracing_headers() {
     // Arrange
     let app = TestApp::spawn().await;
-    let agent = app.agent();
+    let agent = app.agent().await;
 
     // Act
     let response = app.notify(&agent, &notification_body()).await;
@@ -39,7 +39,7 @@ async fn notify_returns_202_with_ids_and_tracing_headers() {
 async fn notify_commits_the_row_with_its_trace_context_before_answering() {
     // Arrange
     let app = TestApp::spawn().await;
-    let agent = app.agent();
+    let agent = app.agent().await;
 
     // Act
     let body: Value = app
@@ -65,11 +65,12 @@ async fn notify_commits_the_row_with_its_trace_context_before_answering() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn notify_continues_a_valid_incoming_traceparent() {
+async fn notify_continues_a_valid_incoming_traceparent_from_a_trusted_key() {
     let app = TestApp::spawn().await;
-    let agent = app.agent();
+    let agent = app.agent().await;
+    let internal = app.with_key(&app.create_key(trusted_notify_key()).await);
 
-    let response = app
+    let response = internal
         .notify_request(&agent)
         .header(
             "traceparent",
@@ -100,7 +101,7 @@ async fn notify_continues_a_valid_incoming_traceparent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notify_starts_a_new_trace_for_an_invalid_traceparent() {
     let app = TestApp::spawn().await;
-    let agent = app.agent();
+    let agent = app.agent().await;
     let invalid = [
         "00-00000000000000000000000000000000-b7ad6b7169203331-01",
         "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
@@ -129,7 +130,7 @@ async fn notify_starts_a_new_trace_for_an_invalid_traceparent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notify_echoes_a_plain_correlation_id_and_replaces_a_hostile_one() {
     let app = TestApp::spawn().await;
-    let agent = app.agent();
+    let agent = app.agent().await;
     let send = |name: &'static str, value: String| {
         app.notify_request(&agent)
             .header(name, value)
@@ -158,4 +159,9 @@ async fn notify_echoes_a_plain_correlation_id_and_replaces_a_hostile_one() {
             "a generated id replaces the bad one: {id}"
         );
     }
+}
+
+/// A key for an internal service, whose trace context the gateway continues.
+fn trusted_notify_key() -> Value {
+    serde_json::json!({ "name": "internal", "scopes": ["notify"], "trust_trace_context": true })
 }

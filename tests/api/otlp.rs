@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::helpers::{
     Broker, GatewayProcess, OtlpReceiver, attributes, closed_port, header_str, named,
@@ -58,7 +58,7 @@ async fn exports_the_notification_trace(receiver: &OtlpReceiver, protocol: &str)
         .start()
         .await;
     let broker = Broker::connect().await;
-    let agent = gateway.agent();
+    let agent = gateway.agent().await;
     let queue = format!("{agent}_queue");
 
     // Act: one notification, published; then SIGTERM, which flushes the span batch.
@@ -175,7 +175,7 @@ async fn the_traces_specific_variables_win_over_the_generic_ones() {
         ])
         .start()
         .await;
-    let agent = gateway.agent();
+    let agent = gateway.agent().await;
 
     // Act
     let accepted = gateway.accept_correlated(&agent, "otlp-check").await;
@@ -197,8 +197,8 @@ async fn the_traces_specific_variables_win_over_the_generic_ones() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sampling_is_parent_based_a_sampled_caller_is_followed_and_new_traces_use_the_ratio() {
-    // Arrange: a gateway that samples no new trace at all.
+async fn sampling_is_parent_based_for_a_trusted_caller_and_new_traces_use_the_ratio() {
+    // Arrange: a gateway that samples no new trace at all, and an internal caller's key.
     let receiver = OtlpReceiver::http().await;
     let gateway = GatewayProcess::builder()
         .envs(&[
@@ -208,12 +208,19 @@ async fn sampling_is_parent_based_a_sampled_caller_is_followed_and_new_traces_us
         ])
         .start()
         .await;
-    let agent = gateway.agent();
+    let agent = gateway.agent().await;
+    let internal = gateway.with_key(
+        &gateway
+            .create_key(
+                json!({ "name": "internal", "scopes": ["notify"], "trust_trace_context": true }),
+            )
+            .await,
+    );
     let caller_trace = uuid::Uuid::new_v4().simple().to_string();
     let caller_span = &uuid::Uuid::new_v4().simple().to_string()[..16];
 
     // Act: one request from a sampled caller, one starting a new trace.
-    let continued = gateway
+    let continued = internal
         .notify_request(&agent)
         .header("traceparent", format!("00-{caller_trace}-{caller_span}-01"))
         .json(&notification_body())
@@ -253,7 +260,7 @@ async fn sampling_is_parent_based_a_sampled_caller_is_followed_and_new_traces_us
 async fn without_an_endpoint_no_exporter_runs() {
     // Arrange: no endpoint in any layer (the helper removes OTEL_* from the environment).
     let gateway = GatewayProcess::builder().start().await;
-    let agent = gateway.agent();
+    let agent = gateway.agent().await;
 
     // Act: a request (whose spans exist, for ids) and a shutdown (which flushes exporters).
     gateway.accept_correlated(&agent, "otlp-check").await;

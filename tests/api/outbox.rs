@@ -22,7 +22,7 @@ async fn notifications_accepted_during_a_broker_outage_are_published_when_it_ret
     settings.amqp.url = proxy.route(&amqp_url());
     settings.amqp.reconnect_max = Duration::from_millis(500);
     let app = TestApp::spawn_with(settings, true).await;
-    let agent = app.agent();
+    let agent = app.agent().await;
     proxy.cut();
 
     // Act: the broker is gone, clients keep posting.
@@ -56,7 +56,7 @@ async fn a_restarted_gateway_publishes_what_its_predecessor_left_pending_in_orde
     let mut settings = test_settings();
     settings.amqp.url = proxy.route(&amqp_url());
     let mut first = TestApp::spawn_with(settings, true).await;
-    let agent = first.agent();
+    let agent = first.agent().await;
     proxy.cut();
     let sent = post_numbered(&first, &agent, 0..15).await;
     first.stop().await;
@@ -89,7 +89,7 @@ async fn two_gateways_relaying_from_one_database_publish_each_notification_once(
     let b = a
         .spawn_sibling(|s| s.amqp.url = proxy_b.route(&amqp_url()))
         .await;
-    let agent = a.agent();
+    let agent = a.agent().await;
     proxy_a.cut();
     proxy_b.cut();
     let mut sent = post_numbered(&a, &agent, 0..30).await;
@@ -124,7 +124,7 @@ async fn a_database_outage_gives_fast_503s_and_service_resumes_by_itself() {
     settings.database.acquire_timeout = Duration::from_millis(500);
     settings.database.statement_timeout = Duration::from_secs(1);
     let app = TestApp::spawn_with(settings, true).await;
-    let agent = app.agent();
+    let agent = app.agent().await;
     assert_eq!(app.notify(&agent, &notification_body()).await.status(), 202);
 
     // Act

@@ -10,7 +10,7 @@ use crate::helpers::TestApp;
 async fn the_status_endpoint_shows_the_record_and_its_delivery_state() {
     // Arrange
     let app = TestApp::spawn().await;
-    let agent = app.agent();
+    let agent = app.agent().await;
     let accepted = app.accept(&agent).await;
     let id = accepted["notification_id"].as_str().unwrap();
     app.wait_published(id, Duration::from_secs(10)).await;

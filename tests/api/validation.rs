@@ -61,7 +61,7 @@ async fn notify_returns_422_for_an_invalid_agent_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notify_returns_422_for_an_empty_or_oversized_notification_type() {
     let app = TestApp::spawn().await;
-    let agent = app.agent();
+    let agent = app.agent().await;
     for value in [
         json!(""),
         json!("   "),
@@ -79,7 +79,7 @@ async fn notify_returns_422_for_an_empty_or_oversized_notification_type() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notify_returns_422_for_an_empty_or_oversized_source() {
     let app = TestApp::spawn().await;
-    let agent = app.agent();
+    let agent = app.agent().await;
     for value in [json!(""), json!("s".repeat(129))] {
         let body = json!({ "notification_type": "t", "source": value });
         let problem =
@@ -91,7 +91,7 @@ async fn notify_returns_422_for_an_empty_or_oversized_source() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notify_returns_422_when_the_payload_is_not_an_object() {
     let app = TestApp::spawn().await;
-    let agent = app.agent();
+    let agent = app.agent().await;
     for payload in [json!([1, 2]), json!("text"), json!(7), json!(true)] {
         let body = json!({ "notification_type": "t", "source": "s", "payload": payload });
         let problem =
@@ -103,7 +103,7 @@ async fn notify_returns_422_when_the_payload_is_not_an_object() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notify_accepts_a_missing_payload_as_an_empty_object() {
     let app = TestApp::spawn().await;
-    let agent = app.agent();
+    let agent = app.agent().await;
     let response = app
         .notify(&agent, &json!({ "notification_type": "t", "source": "s" }))
         .await;
@@ -121,7 +121,7 @@ async fn notify_accepts_a_missing_payload_as_an_empty_object() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notify_returns_422_for_missing_fields_wrong_types_and_unknown_fields() {
     let app = TestApp::spawn().await;
-    let agent = app.agent();
+    let agent = app.agent().await;
     for body in [
         json!({ "source": "s" }),
         json!({ "notification_type": "t" }),
@@ -137,7 +137,7 @@ async fn notify_returns_422_for_missing_fields_wrong_types_and_unknown_fields() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notify_returns_400_for_malformed_json() {
     let app = TestApp::spawn().await;
-    let agent = app.agent();
+    let agent = app.agent().await;
     for raw in ["{", "{\"notification_type\": \"t\",", "not json", ""] {
         let response = app
             .notify_request(&agent)
@@ -153,7 +153,7 @@ async fn notify_returns_400_for_malformed_json() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notify_returns_415_without_a_json_content_type() {
     let app = TestApp::spawn().await;
-    let agent = app.agent();
+    let agent = app.agent().await;
     let body = notification_body().to_string();
     for content_type in [
         None,
@@ -171,7 +171,7 @@ async fn notify_returns_415_without_a_json_content_type() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notify_returns_413_for_a_body_over_the_limit() {
     let app = TestApp::spawn().await;
-    let agent = app.agent();
+    let agent = app.agent().await;
     let limit = app.settings.server.body_limit_bytes;
     let body = json!({ "notification_type": "t", "source": "s", "payload": { "blob": "x".repeat(limit) } });
 
@@ -184,7 +184,7 @@ async fn notify_returns_413_for_a_body_over_the_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notify_returns_413_for_a_chunked_body_over_the_limit() {
     let app = TestApp::spawn().await;
-    let agent = app.agent();
+    let agent = app.agent().await;
     let limit = app.settings.server.body_limit_bytes;
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![
         Ok(b"{\"notification_type\":\"t\",\"source\":\"".to_vec()),

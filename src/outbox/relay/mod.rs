@@ -13,6 +13,7 @@ use crate::{
     broker::Publisher,
     config::RelaySettings,
     metrics::{Dependency, Metrics},
+    registry::Registry,
     store::{Schema, bounded, notifications},
 };
 
@@ -29,6 +30,8 @@ pub(super) struct Relay {
     /// Before the database exists and is migrated there is nothing to relay, and a first start
     /// (which creates the database) must not log it as unreachable.
     pub schema: Schema,
+    /// Queues are declared only for agents registered now.
+    pub registry: Registry,
 }
 
 impl Relay {

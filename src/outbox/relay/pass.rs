@@ -67,8 +67,13 @@ impl Relay {
                 notification.trace.to_span_context(),
             );
             let (reply, outcome) = oneshot::channel();
+            let queue = self
+                .registry
+                .get(notification.agent_id.as_str())
+                .map(|agent| agent.queue_type);
             let job = PublishJob {
                 notification,
+                queue,
                 span,
                 reply: Reply::Wait(reply),
             };

@@ -19,7 +19,7 @@ async fn the_broker_stopped_and_started_under_load_loses_nothing_and_the_supervi
     let mut settings = test_settings();
     settings.amqp.reconnect_max = Duration::from_secs(1);
     let app = TestApp::spawn_unlocked(settings, true).await;
-    let agent = app.agent();
+    let agent = app.agent().await;
     wait_amqp_connected(&app, Duration::from_secs(10)).await;
     let reconnects_before = metric(&app, "vos_amqp_reconnects_total").await;
     let load = Load::start(Plan::new(&[&app], &agent));
@@ -102,7 +102,7 @@ async fn a_message_returned_because_its_queue_vanished_is_a_failure_and_is_deliv
     // Arrange: the agent's queue exists (declared on first use), then someone deletes it.
     let app = TestApp::spawn().await;
     let broker = Broker::connect().await;
-    let agent = app.agent();
+    let agent = app.agent().await;
     let queue = format!("{agent}_queue");
     let first = app.accept(&agent).await["notification_id"]
         .as_str()

@@ -70,7 +70,7 @@ async fn postgres_cut_off_under_load_gives_quick_503s_never_a_202_and_service_re
     let (proxy, settings, direct) = behind_proxy().await;
     let deadline = settings.database.acquire_timeout + settings.database.statement_timeout;
     let app = TestApp::spawn_with(settings, true).await;
-    let agent = app.agent();
+    let agent = app.agent().await;
     let load = Load::start(Plan::new(&[&app], &agent).without_retry());
     load.wait_accepted(100, Duration::from_secs(10)).await;
 
@@ -128,7 +128,7 @@ async fn postgres_gone_silent_under_load_gives_503s_within_the_deadline_and_half
     settings.database.min_connections = 0;
     let deadline = settings.database.acquire_timeout + settings.database.statement_timeout;
     let app = TestApp::spawn_with(settings, true).await;
-    let agent = app.agent();
+    let agent = app.agent().await;
     let load = Load::start(Plan::new(&[&app], &agent).without_retry());
     load.wait_accepted(100, Duration::from_secs(10)).await;
 
@@ -185,7 +185,7 @@ async fn a_relay_caught_on_a_half_open_database_link_recovers_and_drains_the_bac
     settings.relay.batch_size = 10;
     settings.database.min_connections = 0; // as in the test above
     let app = TestApp::spawn_with(settings, true).await;
-    let agent = app.agent();
+    let agent = app.agent().await;
     broker_proxy.cut();
     let load = Load::start(Plan::new(&[&app], &agent).without_retry());
     load.wait_accepted(400, Duration::from_secs(15)).await;

@@ -40,7 +40,7 @@ async fn gateway_under_load() -> (
     let database = TestDatabase::new();
     let port = closed_port();
     let gateway = start_gateway(port, &database, &amqp_url()).await;
-    let agent = gateway.agent();
+    let agent = gateway.agent().await;
     let load = Load::start(Plan::new(&[&gateway], &agent));
     load.wait_accepted(150, Duration::from_secs(15)).await;
     (services, database, agent, port, gateway, load)
@@ -143,7 +143,7 @@ async fn two_gateway_processes_on_one_database_and_broker_lose_nothing_and_count
     let proxy = Proxy::start("127.0.0.1:5672").await;
     let a = start_gateway(closed_port(), &database, &proxy.route(&amqp_url())).await;
     let b = start_gateway(closed_port(), &database, &proxy.route(&amqp_url())).await;
-    let agent = a.agent();
+    let agent = a.agent().await;
     for gateway in [&a, &b] {
         wait_amqp_connected(gateway, Duration::from_secs(10)).await;
     }

@@ -196,7 +196,10 @@ impl Worker {
                         .is_some_and(|v| v.as_bytes() == b"application/problem+json"),
                     retry_after: headers.contains_key(header::RETRY_AFTER),
                 };
-                let _ = response.bytes().await;
+                let body = response.bytes().await.unwrap_or_default();
+                if std::env::var_os("TEST_DEBUG_REFUSALS").is_some() {
+                    eprintln!("refused: {}", String::from_utf8_lossy(&body));
+                }
                 outcome
             }
             Err(error) => Outcome::NoAnswer {

@@ -11,8 +11,8 @@ use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use vos_gateway::{config::Settings, startup::Application, telemetry};
 
 use super::{
-    AgentQueues, GatewayClient, TestDatabase, amqp_url, fresh_database_url, services_lock_async,
-    test_pool, wait_until_ready,
+    AgentQueues, GatewayClient, TestDatabase, admin_key, amqp_url, fresh_database_url,
+    services_lock_async, test_pool, wait_until_ready,
 };
 
 /// Starting takes little more than creating and migrating the database.
@@ -42,9 +42,15 @@ fn init_telemetry() {
     });
 }
 
-/// Settings for a test gateway: random port, a fresh database, a fast relay.
+/// Settings for a test gateway: random port, a fresh database, a fast relay, the test admin
+/// key, changes to keys and agents seen within 50 ms, and no rate limits (the rate-limit
+/// tests set their own): the fault tests post faster than a production key may.
 pub fn test_settings() -> Settings {
     let mut settings = Settings::load(None).expect("default settings");
+    settings.auth.bootstrap_admin_key = admin_key().into();
+    settings.auth.refresh_interval = Duration::from_millis(50);
+    settings.rate_limit.per_key = None;
+    settings.rate_limit.per_agent = None;
     settings.server.addr = "127.0.0.1:0".parse().unwrap();
     settings.database.url = fresh_database_url();
     settings.amqp.url = amqp_url();
@@ -119,9 +125,31 @@ impl TestApp {
         app
     }
 
-    /// A fresh agent id whose queue is deleted after the test.
-    pub fn agent(&self) -> String {
+    /// A fresh agent, registered (so its queue exists); the queue is deleted after the test.
+    pub async fn agent(&self) -> String {
+        let agent = self.queues.agent();
+        self.register(&agent).await;
+        agent
+    }
+
+    /// A fresh agent id, not registered (its queue is deleted after the test if made).
+    pub fn unregistered_agent(&self) -> String {
         self.queues.agent()
+    }
+
+    /// A fresh agent registered straight in the database, for tests whose broker is down
+    /// (registering through the API declares the queue, which needs the broker). Returns once
+    /// the gateway has picked it up.
+    pub async fn agent_registered_in_database(&self) -> String {
+        let agent = self.queues.agent();
+        sqlx::query("insert into agents (agent_id) values ($1)")
+            .bind(&agent)
+            .execute(&self.db)
+            .await
+            .expect("agent row");
+        // The registry polls every `auth.refresh_interval`.
+        tokio::time::sleep(self.settings.auth.refresh_interval * 4).await;
+        agent
     }
 
     /// Like [`GatewayClient::accept`], then waits until the broker confirmed it.

@@ -3,19 +3,23 @@
 //! request the tests send to a gateway is built by [`GatewayClient::request`], so that what
 //! every request must carry (an API key, say) is added in one place.
 
-use std::time::Duration;
+use std::{sync::LazyLock, time::Duration};
 
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{Value, json};
+use vos_gateway::domain::ApiKey;
 
 #[derive(Debug, Clone)]
 pub struct GatewayClient {
     /// `http://127.0.0.1:<port>`
     pub address: String,
     http: reqwest::Client,
+    /// Sent as `Authorization: Bearer` with every request; the test admin key by default.
+    key: Option<String>,
 }
 
 impl GatewayClient {
+    /// A client that authenticates with the test admin key.
     pub fn new(address: String) -> Self {
         Self {
             address,
@@ -23,12 +27,61 @@ impl GatewayClient {
                 .timeout(Duration::from_secs(20))
                 .build()
                 .unwrap(),
+            key: Some(admin_key().to_owned()),
+        }
+    }
+
+    /// The same gateway, called with another key.
+    pub fn with_key(&self, key: &str) -> Self {
+        Self {
+            key: Some(key.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    /// The same gateway, called without any key.
+    pub fn anonymous(&self) -> Self {
+        Self {
+            key: None,
+            ..self.clone()
         }
     }
 
     /// A request to `path` (e.g. `/health`), to complete with headers and a body.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        self.http.request(method, format!("{}{path}", self.address))
+        let request = self.http.request(method, format!("{}{path}", self.address));
+        match &self.key {
+            Some(key) => request.bearer_auth(key),
+            None => request,
+        }
+    }
+
+    /// Registers `agent` (which declares its queue) and asserts it was created.
+    pub async fn register(&self, agent: &str) {
+        let response = self
+            .request(Method::PUT, &format!("/api/v1/agents/{agent}"))
+            .send()
+            .await
+            .expect("register request");
+        assert_eq!(
+            response.status(),
+            201,
+            "{}",
+            response.text().await.unwrap_or_default()
+        );
+    }
+
+    /// Issues a key with `body` (`scopes`, `agents`, …) through the admin API; returns it.
+    pub async fn create_key(&self, body: Value) -> String {
+        let response = self
+            .request(Method::POST, "/api/v1/keys")
+            .json(&body)
+            .send()
+            .await
+            .expect("create key request");
+        assert_eq!(response.status(), 201);
+        let created: Value = response.json().await.expect("201 body");
+        created["key"].as_str().expect("the key").to_owned()
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Result<Response> {
@@ -71,6 +124,13 @@ async fn accepted(request: RequestBuilder) -> Value {
         .expect("notify request");
     assert_eq!(response.status(), 202);
     response.json().await.expect("202 body")
+}
+
+/// The admin key every test gateway is started with (`VOS_BOOTSTRAP_ADMIN_KEY`), one per
+/// test process.
+pub fn admin_key() -> &'static str {
+    static KEY: LazyLock<ApiKey> = LazyLock::new(ApiKey::generate);
+    KEY.expose()
 }
 
 /// A valid notify body.

@@ -18,7 +18,7 @@ mod wait;
 
 pub use app::{TestApp, test_settings};
 pub use broker::{Broker, header_str};
-pub use client::{GatewayClient, notification_body, numbered_notification};
+pub use client::{GatewayClient, admin_key, notification_body, numbered_notification};
 pub use ledger::{Delivery, Ledger, Sent, StoredRow, post_numbered};
 pub use metrics::{metric, metric_labelled, metric_value, scrape, scrape_as};
 pub use otlp_receiver::OtlpReceiver;

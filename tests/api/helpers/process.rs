@@ -10,7 +10,7 @@ use std::{
 };
 
 use super::{
-    AgentQueues, GatewayClient, TestDatabase, amqp_url, closed_port, output::Output,
+    AgentQueues, GatewayClient, TestDatabase, admin_key, amqp_url, closed_port, output::Output,
     services_lock_async, wait_until_ready,
 };
 
@@ -103,6 +103,10 @@ impl GatewayProcessBuilder {
         let mut command = gateway_command();
         command
             .arg("serve")
+            .env("VOS_BOOTSTRAP_ADMIN_KEY", admin_key())
+            .env("VOS__AUTH__REFRESH_INTERVAL", "50ms")
+            .env("VOS__RATE_LIMIT__PER_KEY", "off")
+            .env("VOS__RATE_LIMIT__PER_AGENT", "off")
             .env("VOS__SERVER__ADDR", format!("127.0.0.1:{port}"))
             .env("DATABASE_URL", database_url)
             .env("AMQP_URL", self.amqp_url.unwrap_or_else(amqp_url))
@@ -143,9 +147,11 @@ impl GatewayProcess {
         GatewayProcessBuilder::default()
     }
 
-    /// A fresh agent id whose queue is deleted after the test.
-    pub fn agent(&self) -> String {
-        self.queues.agent()
+    /// A fresh agent, registered (so its queue exists); the queue is deleted after the test.
+    pub async fn agent(&self) -> String {
+        let agent = self.queues.agent();
+        self.register(&agent).await;
+        agent
     }
 
     pub fn pid(&self) -> u32 {

@@ -60,7 +60,7 @@ impl AgentPattern {
     }
 
     /// ```
-    /// use vos_gateway::auth::AgentPattern;
+    /// use vos_gateway::domain::AgentPattern;
     ///
     /// let pattern = AgentPattern::parse("weather_*").unwrap();
     /// assert!(pattern.matches("weather_eu") && !pattern.matches("calendar"));

@@ -51,7 +51,7 @@ impl ApiKey {
     /// Checks the format and the checksum: no I/O, constant work.
     ///
     /// ```
-    /// use vos_gateway::auth::{ApiKey, KeyFormatError};
+    /// use vos_gateway::domain::{ApiKey, KeyFormatError};
     ///
     /// let key = ApiKey::generate();
     /// assert_eq!(ApiKey::parse(key.expose()), Ok(key.clone()));

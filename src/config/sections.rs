@@ -1,0 +1,214 @@
+//! The settings, one struct per section of `config/default.toml`.
+
+use std::{fmt, net::SocketAddr, time::Duration};
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::ratelimit::{Rate, serde_rate};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub amqp: AmqpSettings,
+    pub writer: WriterSettings,
+    pub publisher: PublisherSettings,
+    pub relay: RelaySettings,
+    pub telemetry: TelemetrySettings,
+    pub metrics: MetricsSettings,
+    pub auth: AuthSettings,
+    pub rate_limit: RateLimitSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub addr: SocketAddr,
+    /// Where `/metrics`, `/health` and `/api-docs` are served instead of `addr`; `""` (unset)
+    /// keeps them on `addr`.
+    #[serde(deserialize_with = "optional_addr", serialize_with = "unset_as_empty")]
+    pub admin_addr: Option<SocketAddr>,
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    pub body_limit_bytes: usize,
+    pub max_headers: usize,
+    pub max_header_bytes: usize,
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+    pub min_connections: u32,
+    #[serde(with = "humantime_serde")]
+    pub acquire_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub statement_timeout: Duration,
+    pub create_if_missing: bool,
+    pub migrate_on_start: bool,
+}
+
+impl DatabaseSettings {
+    /// The most one database step may take, client side: getting a connection, then the
+    /// statement. Postgres enforces `statement_timeout` only on statements it receives, so
+    /// every wait on the database is also bounded here (a half-open link never answers).
+    pub fn deadline(&self) -> Duration {
+        self.acquire_timeout + self.statement_timeout
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmqpSettings {
+    pub url: String,
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub confirm_timeout: Duration,
+    pub confirm_window: usize,
+    #[serde(with = "humantime_serde")]
+    pub reconnect_min: Duration,
+    #[serde(with = "humantime_serde")]
+    pub reconnect_max: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriterSettings {
+    pub queue_capacity: usize,
+    pub max_batch: usize,
+    pub max_inflight_batches: usize,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublisherSettings {
+    pub queue_capacity: usize,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelaySettings {
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub grace: Duration,
+    pub batch_size: i64,
+    pub max_attempts: i32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum OtlpProtocol {
+    #[serde(rename = "grpc")]
+    Grpc,
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySettings {
+    pub service_name: String,
+    pub environment: String,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub otlp_endpoint: String,
+    pub otlp_traces_endpoint: String,
+    pub otlp_protocol: OtlpProtocol,
+    pub sample_ratio: f64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    pub max_agent_labels: usize,
+    #[serde(with = "humantime_serde")]
+    pub queue_poll_interval: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub required: bool,
+    pub pepper: Secret,
+    pub bootstrap_admin_key: Secret,
+    #[serde(with = "humantime_serde")]
+    pub refresh_interval: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    #[serde(with = "serde_rate")]
+    pub per_key: Option<Rate>,
+    #[serde(with = "serde_rate")]
+    pub per_agent: Option<Rate>,
+    #[serde(with = "serde_rate")]
+    pub failed_auth_per_client: Option<Rate>,
+    pub max_tracked_clients: usize,
+}
+
+/// A setting that must never be printed: `Debug` shows whether it is set, not what it is.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Self(value.to_owned())
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "<unset>"
+        } else {
+            "<redacted>"
+        })
+    }
+}
+
+/// `""` is unset; anything else must be a socket address.
+fn optional_addr<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    let value = String::deserialize(deserializer)?;
+    if value.trim().is_empty() {
+        return Ok(None);
+    }
+    value
+        .trim()
+        .parse()
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+fn unset_as_empty<S: serde::Serializer>(
+    addr: &Option<SocketAddr>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match addr {
+        Some(addr) => serializer.collect_str(addr),
+        None => serializer.serialize_str(""),
+    }
+}

@@ -1,0 +1,111 @@
+//! The checks extraction alone cannot make: ranges, relations between keys, URL schemes.
+
+use super::{ConfigError, Settings};
+use crate::domain::ApiKey;
+
+impl Settings {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            (
+                "database.max_connections",
+                self.database.max_connections as usize,
+            ),
+            ("amqp.confirm_window", self.amqp.confirm_window),
+            ("writer.queue_capacity", self.writer.queue_capacity),
+            ("writer.max_batch", self.writer.max_batch),
+            (
+                "writer.max_inflight_batches",
+                self.writer.max_inflight_batches,
+            ),
+            ("publisher.queue_capacity", self.publisher.queue_capacity),
+            ("server.body_limit_bytes", self.server.body_limit_bytes),
+            ("server.max_headers", self.server.max_headers),
+            ("server.max_header_bytes", self.server.max_header_bytes),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(ConfigError::new(key, "must be greater than 0"));
+            }
+        }
+        if self.database.min_connections > self.database.max_connections {
+            return Err(ConfigError::new(
+                "database.min_connections",
+                "must not exceed database.max_connections",
+            ));
+        }
+        if self.server.max_headers > 200 {
+            return Err(ConfigError::new(
+                "server.max_headers",
+                "must be at most 200",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.telemetry.sample_ratio) {
+            return Err(ConfigError::new(
+                "telemetry.sample_ratio",
+                "must be between 0.0 and 1.0",
+            ));
+        }
+        if self.relay.batch_size < 1 || self.relay.max_attempts < 1 {
+            return Err(ConfigError::new(
+                "relay",
+                "batch_size and max_attempts must be at least 1",
+            ));
+        }
+        // No TLS is built into the exporters: a https endpoint would fail on every export.
+        for (key, url) in [
+            ("telemetry.otlp_endpoint", &self.telemetry.otlp_endpoint),
+            (
+                "telemetry.otlp_traces_endpoint",
+                &self.telemetry.otlp_traces_endpoint,
+            ),
+        ] {
+            let url = url.trim();
+            if !url.is_empty() && !url.starts_with("http://") {
+                return Err(ConfigError::new(
+                    key,
+                    "must start with http:// (TLS is not built in; export through a local collector)",
+                ));
+            }
+        }
+        for (key, url, schemes) in [
+            (
+                "database.url",
+                &self.database.url,
+                &["postgres://", "postgresql://"][..],
+            ),
+            ("amqp.url", &self.amqp.url, &["amqp://", "amqps://"][..]),
+        ] {
+            if !schemes.iter().any(|scheme| url.starts_with(scheme)) {
+                return Err(ConfigError::new(
+                    key,
+                    format!("must start with {}", schemes.join(" or ")),
+                ));
+            }
+        }
+        let bootstrap = self.auth.bootstrap_admin_key.expose();
+        if !bootstrap.is_empty() && ApiKey::parse(bootstrap).is_err() {
+            return Err(ConfigError::new(
+                "auth.bootstrap_admin_key",
+                "must be a vos_ key (create one with `vos-gateway keys create`, or leave it \
+                 empty to have one generated on the first start)",
+            ));
+        }
+        if self
+            .server
+            .admin_addr
+            .is_some_and(|admin| admin == self.server.addr)
+        {
+            return Err(ConfigError::new(
+                "server.admin_addr",
+                "must differ from server.addr",
+            ));
+        }
+        if self.rate_limit.max_tracked_clients == 0 {
+            return Err(ConfigError::new(
+                "rate_limit.max_tracked_clients",
+                "must be greater than 0",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,33 @@
+//! The kind of queue an agent's notifications go to.
+
+use serde::{Deserialize, Serialize};
+
+/// RabbitMQ's queue types an agent's queue can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueType {
+    /// A single-node queue; what agents built from the seed declare.
+    #[default]
+    Classic,
+    /// RabbitMQ's replicated queue type, for clusters.
+    Quorum,
+}
+
+impl QueueType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Classic => "classic",
+            Self::Quorum => "quorum",
+        }
+    }
+
+    /// The stored form back; anything unknown is `classic`, what RabbitMQ assumes without
+    /// an `x-queue-type` argument.
+    pub fn parse(value: &str) -> Self {
+        if value == "quorum" {
+            Self::Quorum
+        } else {
+            Self::Classic
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! Small tables every replica mirrors in memory (`api_keys`, `agents`), kept current by polling
+//! their version: a trigger bumps it on every write, whoever wrote (an HTTP call to any
+//! replica, or the CLI), so a change reaches every replica within one poll interval.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use super::{Schema, StoreError, bounded};
+use crate::background::Stage;
+
+/// A mirrored table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    ApiKeys,
+    Agents,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Self::ApiKeys => "api_keys",
+            Self::Agents => "agents",
+        }
+    }
+}
+
+/// The table's version: it moves whenever a row does.
+pub async fn version(pool: &PgPool, table: Table) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("select version from change_versions where table_name = $1")
+            .bind(table.name())
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+/// Keeps a mirror of `table` current: once the schema is ready, `reload` runs at start and
+/// whenever the version moves (checked every `every`). A replica that writes the table itself
+/// reloads its mirror directly, without waiting for a poll. A failed poll or reload keeps the
+/// last copy and is retried at the next tick; every step has `deadline`.
+pub fn mirror<F, Fut>(
+    pool: PgPool,
+    table: Table,
+    schema: Schema,
+    every: Duration,
+    deadline: Duration,
+    shutdown: CancellationToken,
+    reload: F,
+) -> Stage
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), StoreError>> + Send,
+{
+    let work = async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut loaded: Option<i64> = None;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            if !schema.is_ready() {
+                continue;
+            }
+            let current = match bounded(deadline, version(&pool, table)).await {
+                Ok(current) => current,
+                Err(error) => {
+                    tracing::debug!(
+                        error = &error as &dyn std::error::Error,
+                        table = table.name(),
+                        "version poll failed"
+                    );
+                    continue;
+                }
+            };
+            if loaded == Some(current) {
+                continue;
+            }
+            match bounded(deadline, reload()).await {
+                Ok(()) => loaded = Some(current),
+                Err(error) => tracing::warn!(
+                    error = &error as &dyn std::error::Error,
+                    table = table.name(),
+                    "reloading the in-memory copy failed; keeping the last one"
+                ),
+            }
+        }
+    };
+    Stage::spawn(table.name(), work)
+}
