@@ -69,14 +69,8 @@ impl Application {
         let mut stages = Stages::default();
 
         let (schema, schema_stage) = Schema::spawn(pool.clone(), &settings.database, stop.clone());
-        let (keyring, keyring_stage) =
-            auth::spawn(pool.clone(), &settings, schema.clone(), stop.clone());
-        let (registry, registry_stage) =
-            Registry::spawn(pool.clone(), &settings, schema.clone(), stop.clone());
-        let clients = settings
-            .rate_limit
-            .failed_auth_per_client
-            .map(|rate| ClientLimiter::new(rate, settings.rate_limit.max_tracked_clients));
+        stages.push(schema_stage);
+        let gate = access_control(&pool, &settings, &schema, &metrics, &stop, &mut stages);
         let (publisher, publisher_stage) = Publisher::spawn(
             metrics.clone(),
             &settings.amqp,
@@ -88,33 +82,19 @@ impl Application {
             publisher.clone(),
             metrics.clone(),
             schema.clone(),
-            registry.clone(),
+            gate.registry.clone(),
             &settings,
             stop.clone(),
         );
-        stages
-            .push(schema_stage)
-            .push(keyring_stage)
-            .push(registry_stage);
-        if let Some(clients) = &clients {
-            stages.push(clients.spawn_sweeper(CLIENT_SWEEP, stop.clone()));
-        }
         stages.append(delivery_stages).push(publisher_stage);
 
-        let gate = Gatekeeper {
-            keyring: keyring.clone(),
-            registry: registry.clone(),
-            required: settings.auth.required,
-            clients,
-            metrics: metrics.clone(),
-        };
         let state = AppState {
             pool: pool.clone(),
             writer,
             publisher,
             metrics: metrics.clone(),
-            keyring,
-            registry,
+            keyring: gate.keyring.clone(),
+            registry: gate.registry.clone(),
             queues: QueueAdmin::new(&settings.amqp),
             broker_addr: broker_addr.into(),
             schema,
@@ -123,10 +103,7 @@ impl Application {
         let (router, admin_router) = routes::routers(state, gate, &settings.server);
         let (listener, port) = bind(settings.server.addr).await?;
         let admin = match (settings.server.admin_addr, admin_router) {
-            (Some(addr), Some(router)) => {
-                let (listener, port) = bind(addr).await?;
-                Some((listener, port, router))
-            }
+            (Some(addr), Some(router)) => Some(bind(addr).await.map(|(l, p)| (l, p, router))?),
             _ => None,
         };
         Ok(Self {
@@ -183,6 +160,37 @@ impl Application {
         self.pool.close().await;
         tracing::info!("shutdown complete");
         Ok(())
+    }
+}
+
+/// The keyring and the registry (mirrors of `api_keys` and `agents`), the failed-auth limiter,
+/// and the gatekeeper that puts them on the request path.
+fn access_control(
+    pool: &sqlx::PgPool,
+    settings: &Settings,
+    schema: &Schema,
+    metrics: &Metrics,
+    stop: &CancellationToken,
+    stages: &mut Stages,
+) -> Gatekeeper {
+    let (keyring, keyring_stage) =
+        auth::spawn(pool.clone(), settings, schema.clone(), stop.clone());
+    let (registry, registry_stage) =
+        Registry::spawn(pool.clone(), settings, schema.clone(), stop.clone());
+    stages.push(keyring_stage).push(registry_stage);
+    let limits = &settings.rate_limit;
+    let clients = limits
+        .failed_auth_per_client
+        .map(|rate| ClientLimiter::new(rate, limits.max_tracked_clients));
+    if let Some(clients) = &clients {
+        stages.push(clients.spawn_sweeper(CLIENT_SWEEP, stop.clone()));
+    }
+    Gatekeeper {
+        keyring,
+        registry,
+        required: settings.auth.required,
+        clients,
+        metrics: metrics.clone(),
     }
 }
 
