@@ -51,9 +51,12 @@ impl ClientLimiter {
     /// `"client"`.
     pub fn check(&self, client: IpAddr) -> Decision {
         let buckets = &self.0.buckets;
-        decide(POLICY, self.0.rate, buckets.check_key(&client), || {
-            buckets.clock().now()
-        })
+        decide(
+            POLICY,
+            self.0.rate,
+            buckets.check_key(&network(client)),
+            || buckets.clock().now(),
+        )
     }
 
     /// Addresses with their own bucket, for a gauge; never more than `max_clients`.
@@ -88,6 +91,18 @@ impl ClientLimiter {
         self.0.buckets.retain_recent();
         self.0.buckets.shrink_to_fit();
         tracing::debug!(tracked = self.tracked(), "swept client rate limits");
+    }
+}
+
+/// The bucket an address counts against: an IPv4 address (mapped or not) is one client; an
+/// IPv6 client usually holds a whole /64 and could otherwise step through 2^64 fresh buckets.
+fn network(client: IpAddr) -> IpAddr {
+    match client {
+        IpAddr::V4(_) => client,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        },
     }
 }
 

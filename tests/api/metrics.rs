@@ -170,3 +170,35 @@ async fn queue_depth_consumers_and_agent_availability_are_reported() {
     );
     assert!(wait_for_line(&app, &format!(r#"vos_agent_up{{agent_id="{agent}"}} 1"#)).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_gateway_exports_every_closed_label_set_at_zero() {
+    // Arrange: nothing has happened yet.
+    let app = TestApp::spawn().await;
+
+    // Act
+    let text = scrape(&app).await;
+
+    // Assert: dashboards show 0, not "No data", for every known reason, stage and limit.
+    let expected = [
+        r#"vos_publish_failures_total{reason="nack"} 0"#,
+        r#"vos_publish_failures_total{reason="returned"} 0"#,
+        r#"vos_publish_failures_total{reason="timeout"} 0"#,
+        r#"vos_publish_failures_total{reason="unavailable"} 0"#,
+        r#"vos_overload_rejections_total{stage="writer"} 0"#,
+        r#"vos_auth_failures_total{reason="missing"} 0"#,
+        r#"vos_auth_failures_total{reason="malformed"} 0"#,
+        r#"vos_auth_failures_total{reason="checksum"} 0"#,
+        r#"vos_auth_failures_total{reason="unknown"} 0"#,
+        r#"vos_auth_failures_total{reason="revoked"} 0"#,
+        r#"vos_rate_limited_total{limit="key"} 0"#,
+        r#"vos_rate_limited_total{limit="agent"} 0"#,
+        r#"vos_rate_limited_total{limit="client"} 0"#,
+    ];
+    for series in expected {
+        assert!(
+            text.lines().any(|line| line == series),
+            "{series} missing:\n{text}"
+        );
+    }
+}

@@ -6,13 +6,36 @@ fn limiter(rate: &str, max_clients: usize) -> ClientLimiter {
     ClientLimiter::new(rate.parse().unwrap(), max_clients)
 }
 
-/// Address `i`: even numbers IPv4, odd numbers IPv6, all distinct.
+/// Address `i`: even numbers IPv4, odd numbers IPv6 (each in a /64 of its own), all distinct.
 fn address(i: u32) -> IpAddr {
     if i.is_multiple_of(2) {
         IpAddr::V4(Ipv4Addr::from(i))
     } else {
-        IpAddr::V6(Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(i)))
+        IpAddr::V6(Ipv6Addr::from(
+            (0x2001_0db8_u128 << 96) | (u128::from(i) << 64),
+        ))
     }
+}
+
+#[test]
+fn the_addresses_of_one_ipv6_slash_64_share_a_bucket() {
+    let limiter = limiter("2/h", 10);
+    let host = |low: u128| IpAddr::V6(Ipv6Addr::from((0x2001_0db8_u128 << 96) | low));
+    assert!(allowed(limiter.check(host(1))) && allowed(limiter.check(host(2))));
+    assert!(
+        !allowed(limiter.check(host(3))),
+        "a third address of the /64 is the same client"
+    );
+    let mapped = IpAddr::V6(Ipv4Addr::new(192, 0, 2, 1).to_ipv6_mapped());
+    assert!(allowed(limiter.check(mapped)));
+    assert!(allowed(
+        limiter.check(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)))
+    ));
+    assert!(
+        !allowed(limiter.check(mapped)),
+        "a mapped IPv4 address is that IPv4 client"
+    );
+    assert_eq!(limiter.tracked(), 2);
 }
 
 fn allowed(decision: Decision) -> bool {
