@@ -9,7 +9,6 @@ use std::{
 };
 
 use sqlx::PgPool;
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -19,7 +18,7 @@ use crate::{
     ratelimit::{Limiter, Rate},
     store::{
         Schema, StoreError, agents,
-        changes::{self, Table},
+        changes::{self, Loaded, Table},
     },
 };
 
@@ -38,7 +37,7 @@ pub struct Registry(Arc<Inner>);
 struct Inner {
     rate: Option<Rate>,
     agents: RwLock<Arc<HashMap<String, Arc<Registration>>>>,
-    loaded: watch::Sender<bool>,
+    loaded: Loaded,
 }
 
 impl Registry {
@@ -46,7 +45,7 @@ impl Registry {
         Self(Arc::new(Inner {
             rate,
             agents: RwLock::default(),
-            loaded: watch::Sender::new(false),
+            loaded: Loaded::default(),
         }))
     }
 
@@ -79,15 +78,12 @@ impl Registry {
 
     /// Whether the registrations have been read at least once.
     pub fn is_loaded(&self) -> bool {
-        *self.0.loaded.borrow()
+        self.0.loaded.get()
     }
 
     /// Waits until the registrations are loaded, at most `within`; whether they are.
     pub async fn wait_loaded(&self, within: Duration) -> bool {
-        let mut loaded = self.0.loaded.subscribe();
-        tokio::time::timeout(within, loaded.wait_for(|loaded| *loaded))
-            .await
-            .is_ok_and(|waited| waited.is_ok())
+        self.0.loaded.wait(within).await
     }
 
     /// The agent's registration, if it is registered.
@@ -98,6 +94,12 @@ impl Registry {
             .expect("registry lock")
             .get(agent_id)
             .cloned()
+    }
+
+    /// The queue type of a registered agent, to declare its queue with; `None` when it is not
+    /// registered (then no queue is declared for it).
+    pub fn queue_type(&self, agent_id: &str) -> Option<QueueType> {
+        self.get(agent_id).map(|agent| agent.queue_type)
     }
 
     /// Reads every registration again; an agent still registered keeps its bucket.
@@ -124,7 +126,7 @@ impl Registry {
             })
             .collect();
         *self.0.agents.write().expect("registry lock") = Arc::new(next);
-        self.0.loaded.send_replace(true);
+        self.0.loaded.set();
         Ok(())
     }
 }

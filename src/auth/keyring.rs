@@ -11,14 +11,13 @@ use std::{
 
 use axum::http::HeaderValue;
 use sqlx::PgPool;
-use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::{
     domain::{ApiKey, Grant, KeyFormatError, KeyHasher},
     error::MISSING_KEY,
     ratelimit::{Limiter, Rate},
-    store::{StoreError, keys},
+    store::{StoreError, changes::Loaded, keys},
 };
 
 /// A key as the request path sees it.
@@ -85,7 +84,7 @@ struct Inner {
     hasher: KeyHasher,
     default_rate: Option<Rate>,
     keys: RwLock<Arc<Keys>>,
-    loaded: watch::Sender<bool>,
+    loaded: Loaded,
 }
 
 impl Keyring {
@@ -94,7 +93,7 @@ impl Keyring {
             hasher,
             default_rate,
             keys: RwLock::default(),
-            loaded: watch::Sender::new(false),
+            loaded: Loaded::default(),
         }))
     }
 
@@ -104,15 +103,12 @@ impl Keyring {
 
     /// Whether the keys have been read at least once; until then nothing can be authorised.
     pub fn is_loaded(&self) -> bool {
-        *self.0.loaded.borrow()
+        self.0.loaded.get()
     }
 
     /// Waits until the keys are loaded, at most `within`; whether they are.
     pub async fn wait_loaded(&self, within: Duration) -> bool {
-        let mut loaded = self.0.loaded.subscribe();
-        tokio::time::timeout(within, loaded.wait_for(|loaded| *loaded))
-            .await
-            .is_ok_and(|waited| waited.is_ok())
+        self.0.loaded.wait(within).await
     }
 
     /// The key an `Authorization` header carries. A malformed key or a bad checksum is
@@ -166,7 +162,7 @@ impl Keyring {
             next.insert(hash, Arc::new(entry));
         }
         *self.0.keys.write().expect("keyring lock") = Arc::new(next);
-        self.0.loaded.send_replace(true);
+        self.0.loaded.set();
         Ok(())
     }
 }

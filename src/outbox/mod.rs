@@ -79,9 +79,7 @@ fn fast_path(
     recorder: recorder::Recorder,
 ) -> OnCommitted {
     Arc::new(move |notification, span| {
-        let queue = registry
-            .get(notification.agent_id.as_str())
-            .map(|agent| agent.queue_type);
+        let queue = registry.queue_type(notification.agent_id.as_str());
         let job = PublishJob {
             notification,
             queue,

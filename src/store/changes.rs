@@ -2,13 +2,42 @@
 //! their version: a trigger bumps it on every write, whoever wrote (an HTTP call to any
 //! replica, or the CLI), so a change reaches every replica within one poll interval.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use sqlx::PgPool;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::{Schema, StoreError, bounded};
 use crate::background::Stage;
+
+/// Whether a mirror has been loaded at least once, and a way to wait for it.
+#[derive(Clone)]
+pub struct Loaded(Arc<watch::Sender<bool>>);
+
+impl Default for Loaded {
+    fn default() -> Self {
+        Self(Arc::new(watch::Sender::new(false)))
+    }
+}
+
+impl Loaded {
+    pub fn get(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    pub fn set(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Waits until loaded, at most `within`; whether it is.
+    pub async fn wait(&self, within: Duration) -> bool {
+        let mut loaded = self.0.subscribe();
+        tokio::time::timeout(within, loaded.wait_for(|loaded| *loaded))
+            .await
+            .is_ok_and(|waited| waited.is_ok())
+    }
+}
 
 /// A mirrored table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

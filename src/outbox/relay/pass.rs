@@ -67,10 +67,7 @@ impl Relay {
                 notification.trace.to_span_context(),
             );
             let (reply, outcome) = oneshot::channel();
-            let queue = self
-                .registry
-                .get(notification.agent_id.as_str())
-                .map(|agent| agent.queue_type);
+            let queue = self.registry.queue_type(notification.agent_id.as_str());
             let job = PublishJob {
                 notification,
                 queue,
