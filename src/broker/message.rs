@@ -7,7 +7,7 @@ use lapin::{
 };
 use serde::Serialize;
 
-use crate::domain::Notification;
+use crate::domain::{Notification, Payload};
 
 /// AMQP delivery mode 2: the broker writes the message to disk (with a durable queue).
 const PERSISTENT: u8 = 2;
@@ -19,7 +19,7 @@ struct Body<'a> {
     agent_id: &'a str,
     notification_type: &'a str,
     source: &'a str,
-    payload: &'a serde_json::Value,
+    payload: &'a Payload,
     trace_id: String,
     span_id: String,
     correlation_id: &'a str,

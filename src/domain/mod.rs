@@ -7,6 +7,7 @@ mod api_key;
 mod grant;
 mod idempotency;
 mod notification;
+mod payload;
 mod queue;
 mod validation;
 
@@ -15,5 +16,6 @@ pub use api_key::{ApiKey, KEY_LEN, KeyFormatError, KeyHasher};
 pub use grant::{AgentPattern, Grant, Scope};
 pub use idempotency::IdempotencyKey;
 pub use notification::{DeliveryState, NewNotification, Notification, NotifyRequest};
+pub use payload::Payload;
 pub use queue::QueueType;
 pub use validation::{MAX_LABEL_CHARS, ValidationError};

@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{AgentId, IdempotencyKey, ValidationError, validation::parse_label};
+use serde_json::value::RawValue;
+
+use super::{AgentId, IdempotencyKey, Payload, ValidationError, validation::parse_label};
 use crate::trace_context::TraceStamp;
 
 /// The JSON body of `POST /api/v1/agents/{agent_id}/notify`, as received.
@@ -26,10 +28,11 @@ pub struct NotifyRequest {
         pattern = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
     )]
     pub source: String,
-    /// Free-form JSON object for the agent; `{}` when absent or null.
+    /// Free-form JSON object for the agent; `{}` when absent or null. Delivered exactly as
+    /// sent.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    pub payload: Option<serde_json::Value>,
+    pub payload: Option<Box<RawValue>>,
 }
 
 /// A notification request that passed validation.
@@ -38,16 +41,12 @@ pub struct NewNotification {
     pub agent_id: AgentId,
     pub notification_type: String,
     pub source: String,
-    pub payload: serde_json::Value,
+    pub payload: Payload,
 }
 
 impl NewNotification {
     pub fn parse(agent_id: &str, request: NotifyRequest) -> Result<Self, ValidationError> {
-        let payload = match request.payload {
-            None | Some(serde_json::Value::Null) => serde_json::Value::Object(Default::default()),
-            Some(object @ serde_json::Value::Object(_)) => object,
-            Some(_) => return Err(ValidationError::new("payload", "must be a JSON object")),
-        };
+        let payload = Payload::parse(request.payload)?;
         Ok(Self {
             agent_id: AgentId::parse(agent_id)?,
             notification_type: parse_label("notification_type", &request.notification_type)?,
@@ -76,7 +75,7 @@ pub struct Notification {
     pub agent_id: AgentId,
     pub notification_type: String,
     pub source: String,
-    pub payload: serde_json::Value,
+    pub payload: Payload,
     pub correlation_id: String,
     pub trace: TraceStamp,
     pub accepted_at: DateTime<Utc>,
@@ -111,7 +110,7 @@ impl Notification {
         self.agent_id == new.agent_id
             && self.notification_type == new.notification_type
             && self.source == new.source
-            && self.payload == new.payload
+            && self.payload.same_value_as(&new.payload)
     }
 }
 
@@ -124,13 +123,13 @@ mod tests {
 
     #[test]
     fn payload_must_be_an_object_and_defaults_to_empty() {
-        let request = |payload| NotifyRequest {
+        let request = |payload: Option<serde_json::Value>| NotifyRequest {
             notification_type: "t".into(),
             source: "s".into(),
-            payload,
+            payload: payload.map(|p| serde_json::value::to_raw_value(&p).unwrap()),
         };
         let parsed = NewNotification::parse("a", request(None)).unwrap();
-        assert_eq!(parsed.payload, serde_json::json!({}));
+        assert_eq!(parsed.payload.as_str(), "{}");
         assert!(NewNotification::parse("a", request(Some(serde_json::json!([1])))).is_err());
         assert!(NewNotification::parse("a", request(Some(serde_json::json!("x")))).is_err());
     }
@@ -159,6 +158,7 @@ mod tests {
             source in ".{0,200}",
             payload in prop::option::of(json_value()),
         ) {
+            let payload = payload.map(|p| serde_json::value::to_raw_value(&p).unwrap());
             let request = NotifyRequest { notification_type, source, payload };
             if let Ok(accepted) = NewNotification::parse(&agent, request) {
                 for label in [&accepted.notification_type, &accepted.source] {
@@ -167,7 +167,7 @@ mod tests {
                     prop_assert!(!label.chars().any(char::is_control));
                     prop_assert_eq!(label.trim(), label.as_str());
                 }
-                prop_assert!(accepted.payload.is_object());
+                prop_assert!(accepted.payload.as_str().starts_with('{'), "an object");
             }
         }
     }

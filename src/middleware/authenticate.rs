@@ -80,12 +80,14 @@ pub async fn require(
     mut request: Request,
     next: Next,
 ) -> Response {
+    // Keys and agents are read once the schema exists: until then nothing can be authorised
+    // or routed, and the answer is a 503 like any database outage.
+    if !gate.is_loaded().await {
+        return ApiError::NotReady.into_response();
+    }
     if !gate.required {
         request.extensions_mut().insert(Principal::Unrestricted);
         return next.run(request).await;
-    }
-    if !gate.is_loaded().await {
-        return ApiError::NotReady.into_response();
     }
     let caller = request.extensions().get::<Caller>().map(|c| c.key.clone());
     let key = match caller.unwrap_or(Err(AuthFailure::Missing)) {

@@ -9,7 +9,11 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::{
-    auth::Principal, domain::DeliveryState, error::ApiError, state::AppState, store::notifications,
+    auth::Principal,
+    domain::{DeliveryState, Payload},
+    error::ApiError,
+    state::AppState,
+    store::notifications,
 };
 
 /// A stored notification and its delivery state.
@@ -19,8 +23,9 @@ pub struct NotificationView {
     pub agent_id: String,
     pub notification_type: String,
     pub source: String,
+    /// Exactly as accepted.
     #[schema(value_type = Object)]
-    pub payload: serde_json::Value,
+    pub payload: Payload,
     pub correlation_id: String,
     pub trace_id: String,
     pub span_id: String,

@@ -149,3 +149,53 @@ async fn many_notifications_to_one_agent_arrive_once_each() {
     ids.sort();
     assert_eq!(delivered_ids, ids);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_payload_is_stored_and_delivered_exactly_as_sent() {
+    // Arrange: what JSON allows but a normalising store would change or refuse: key order,
+    // a duplicate key, number spellings, escapes, a NUL escape, an astral character.
+    let app = TestApp::spawn().await;
+    let broker = Broker::connect().await;
+    let agent = app.agent().await;
+    let payload = r#"{"z":1, "a":1.50e2,"a":-0.0,"nul":"x\u0000y","s":"\ud83d\ude00 \u00e9","n":123456789012345678901234567890}"#;
+    let body = format!(r#"{{"notification_type":"raw","source":"tests","payload":{payload}}}"#);
+
+    // Act
+    let response = app
+        .notify_request(&agent)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+
+    // Assert: 202; the row, the status answer and the message hold the very same bytes.
+    assert_eq!(response.status(), 202);
+    let accepted: Value = response.json().await.unwrap();
+    let id = accepted["notification_id"].as_str().unwrap();
+    let stored: String = sqlx::query_scalar(
+        "select payload::text from notifications where notification_id = $1::uuid",
+    )
+    .bind(id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(stored, payload);
+    let status = app
+        .get(&format!("/api/v1/notifications/{id}"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        status.contains(&format!(r#""payload":{payload}"#)),
+        "{status}"
+    );
+    let message = broker
+        .next_message(&format!("{agent}_queue"), Duration::from_secs(10))
+        .await
+        .expect("the message");
+    let sent = String::from_utf8(message.delivery.data.clone()).unwrap();
+    assert!(sent.contains(&format!(r#""payload":{payload}"#)), "{sent}");
+}

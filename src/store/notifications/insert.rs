@@ -13,7 +13,7 @@ struct Columns<'a> {
     agents: Vec<&'a str>,
     types: Vec<&'a str>,
     sources: Vec<&'a str>,
-    payloads: Vec<&'a serde_json::Value>,
+    payloads: Vec<&'a str>,
     correlations: Vec<&'a str>,
     trace_ids: Vec<String>,
     span_ids: Vec<String>,
@@ -30,7 +30,7 @@ impl<'a> Columns<'a> {
         self.agents.push(n.agent_id.as_str());
         self.types.push(&n.notification_type);
         self.sources.push(&n.source);
-        self.payloads.push(&n.payload);
+        self.payloads.push(n.payload.as_str());
         self.correlations.push(&n.correlation_id);
         self.trace_ids.push(n.trace.trace_id.to_string());
         self.span_ids.push(n.trace.span_id.to_string());
@@ -59,7 +59,7 @@ pub async fn insert_batch(
         "insert into notifications (notification_id, agent_id, notification_type, source, payload, \
              correlation_id, trace_id, span_id, trace_sampled, tracestate, accepted_at, \
              next_attempt_at, idempotency_key) \
-         select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], \
+         select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::json[], \
              $6::text[], $7::text[], $8::text[], $9::bool[], $10::text[], $11::timestamptz[], \
              $12::timestamptz[], $13::text[]) \
          on conflict (agent_id, idempotency_key) where idempotency_key is not null do nothing \

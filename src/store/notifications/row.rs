@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::StoredNotification;
 use crate::{
-    domain::{AgentId, DeliveryState, IdempotencyKey, Notification},
+    domain::{AgentId, DeliveryState, IdempotencyKey, Notification, Payload},
     store::StoreError,
     trace_context::TraceStamp,
 };
@@ -13,7 +13,8 @@ use crate::{
 /// The columns of [`Row`], as a literal for `concat!`.
 macro_rules! columns {
     () => {
-        "notification_id, agent_id, notification_type, source, payload, correlation_id, trace_id, \
+        "notification_id, agent_id, notification_type, source, payload::text as payload, \
+         correlation_id, trace_id, \
          span_id, trace_sampled, tracestate, status, attempts, last_error, accepted_at, \
          published_at, failed_at, idempotency_key"
     };
@@ -25,7 +26,7 @@ pub(super) struct Row {
     agent_id: String,
     notification_type: String,
     source: String,
-    payload: serde_json::Value,
+    payload: String,
     correlation_id: String,
     trace_id: String,
     span_id: String,
@@ -43,6 +44,7 @@ pub(super) struct Row {
 impl Row {
     pub(super) fn into_stored(self) -> Result<StoredNotification, StoreError> {
         let agent_id = AgentId::parse(&self.agent_id).map_err(decode_error)?;
+        let payload = Payload::from_stored(self.payload).map_err(decode_error)?;
         let trace = TraceStamp::from_hex(
             &self.trace_id,
             &self.span_id,
@@ -67,7 +69,7 @@ impl Row {
                 agent_id,
                 notification_type: self.notification_type,
                 source: self.source,
-                payload: self.payload,
+                payload,
                 correlation_id: self.correlation_id,
                 trace,
                 accepted_at: self.accepted_at,
