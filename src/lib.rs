@@ -15,6 +15,7 @@ pub mod error;
 pub mod metrics;
 pub mod middleware;
 pub mod outbox;
+pub mod privacy;
 pub mod ratelimit;
 pub mod registry;
 pub mod routes;

@@ -191,6 +191,7 @@ fn access_control(
         required: settings.auth.required,
         clients,
         metrics: metrics.clone(),
+        client_address: settings.privacy.client_address,
     }
 }
 

@@ -7,7 +7,10 @@ use lapin::{
 };
 use serde::Serialize;
 
-use crate::domain::{Notification, Payload};
+use crate::{
+    domain::{Notification, Payload},
+    privacy,
+};
 
 /// AMQP delivery mode 2: the broker writes the message to disk (with a durable queue).
 const PERSISTENT: u8 = 2;
@@ -56,10 +59,13 @@ pub fn encode(notification: &Notification) -> Outbound {
         "traceparent".into(),
         AMQPValue::LongString(notification.trace.traceparent().into()),
     );
+    // A trusted caller's tracestate travels on (W3C); like everything the gateway adds to a
+    // message, it goes through the redaction policy first.
     if let Some(tracestate) = &notification.trace.tracestate {
+        let tracestate = privacy::policy().text(tracestate);
         headers.insert(
             "tracestate".into(),
-            AMQPValue::LongString(tracestate.as_str().into()),
+            AMQPValue::LongString(tracestate.as_bytes().into()),
         );
     }
 

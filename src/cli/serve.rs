@@ -1,9 +1,18 @@
 //! `vos-gateway serve`: telemetry, the gateway, and a graceful stop on SIGTERM or Ctrl-C.
 
 use super::Exit;
-use crate::{config::Settings, startup::Application, telemetry};
+use crate::{config::Settings, privacy, startup::Application, telemetry};
 
 pub(super) async fn serve(settings: Settings) -> Exit {
+    // Before telemetry: the first log line is already redacted. (Validated with the settings.)
+    match settings.privacy.policy() {
+        Ok(policy) => privacy::install(policy),
+        Err(problem) => {
+            return Exit::Configuration(format!(
+                "invalid configuration: `privacy.patterns`: {problem}"
+            ));
+        }
+    }
     let guard = match telemetry::init_stdout(&settings.telemetry) {
         Ok(guard) => guard,
         Err(error) if error.is_configuration() => return Exit::Configuration(error.to_string()),

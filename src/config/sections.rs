@@ -19,6 +19,7 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub auth: AuthSettings,
     pub rate_limit: RateLimitSettings,
+    pub privacy: PrivacySettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -159,6 +160,40 @@ pub struct RateLimitSettings {
     #[serde(with = "serde_rate")]
     pub failed_auth_per_client: Option<Rate>,
     pub max_tracked_clients: usize,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacySettings {
+    pub sensitive_keys: Vec<String>,
+    pub patterns: Vec<String>,
+    pub redact_ip_addresses: bool,
+    pub client_address: ClientAddress,
+    pub pseudonym_secret: Secret,
+}
+
+impl PrivacySettings {
+    /// The redaction policy these settings describe.
+    pub fn policy(&self) -> Result<crate::privacy::Policy, String> {
+        crate::privacy::Policy::new(&crate::privacy::Rules {
+            sensitive_keys: &self.sensitive_keys,
+            patterns: &self.patterns,
+            redact_ip_addresses: self.redact_ip_addresses,
+            pseudonym_secret: self.pseudonym_secret.expose(),
+        })
+    }
+}
+
+/// Whether the server span and the log line record the client's address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAddress {
+    /// Not recorded.
+    Off,
+    /// An HMAC pseudonym (needs `pseudonym_secret`): joinable, not readable.
+    Pseudonym,
+    /// The address itself.
+    Plain,
 }
 
 /// A setting that must never be printed: `Debug` shows whether it is set, not what it is.

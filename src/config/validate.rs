@@ -100,6 +100,17 @@ impl Settings {
                 "must differ from server.addr",
             ));
         }
+        if let Err(problem) = self.privacy.policy() {
+            return Err(ConfigError::new("privacy.patterns", problem));
+        }
+        if self.privacy.client_address == super::ClientAddress::Pseudonym
+            && self.privacy.pseudonym_secret.expose().is_empty()
+        {
+            return Err(ConfigError::new(
+                "privacy.client_address",
+                "\"pseudonym\" needs privacy.pseudonym_secret",
+            ));
+        }
         if self.rate_limit.max_tracked_clients == 0 {
             return Err(ConfigError::new(
                 "rate_limit.max_tracked_clients",

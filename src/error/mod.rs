@@ -27,7 +27,9 @@ use crate::{
 /// The detail of a 401 without any key; the challenge then carries no `error`.
 pub const MISSING_KEY: &str = "no `Authorization: Bearer` key was sent";
 
-/// Everything a request can fail with, as the client sees it.
+/// Everything a request can fail with, as the client sees it. No variant repeats what the
+/// client sent (an id, a field value): a problem body carries nothing the client did not
+/// already have, and nothing an attacker could plant for someone else to read.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error(transparent)]
@@ -40,10 +42,10 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("the request body is larger than the limit")]
     PayloadTooLarge,
-    #[error("`{0}` is not a valid notification id (expected a UUID)")]
-    InvalidNotificationId(String),
-    #[error("no notification with id {0}")]
-    NotificationNotFound(uuid::Uuid),
+    #[error("the notification id is not a UUID")]
+    InvalidNotificationId,
+    #[error("no such notification")]
+    NotificationNotFound,
     #[error("this Idempotency-Key was already used for a different notification")]
     IdempotencyKeyReused,
     #[error("the request headers are too many or too large")]
@@ -54,12 +56,12 @@ pub enum ApiError {
     Forbidden(&'static str),
     #[error("too many requests for this {} (see RateLimit and Retry-After)", .0.policy)]
     RateLimited(Limited),
-    #[error("no agent `{0}` is registered")]
-    AgentNotFound(String),
-    #[error("no key with id `{0}`")]
-    KeyNotFound(String),
-    #[error("the queue of agent `{0}` still holds messages; it was kept")]
-    QueueNotEmpty(String),
+    #[error("no such agent is registered")]
+    AgentNotFound,
+    #[error("no such key")]
+    KeyNotFound,
+    #[error("the agent's queue still holds messages; it was kept")]
+    QueueNotEmpty,
     #[error("the gateway cannot check keys until its database answers; retry shortly")]
     NotReady,
     #[error("the broker is unavailable; retry shortly")]
@@ -78,17 +80,17 @@ impl ApiError {
             Self::Validation(_) | Self::InvalidBody(_) | Self::IdempotencyKeyReused => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            Self::MalformedJson(_) | Self::InvalidNotificationId(_) => StatusCode::BAD_REQUEST,
+            Self::MalformedJson(_) | Self::InvalidNotificationId => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            Self::NotificationNotFound(_) | Self::AgentNotFound(_) | Self::KeyNotFound(_) => {
+            Self::NotificationNotFound | Self::AgentNotFound | Self::KeyNotFound => {
                 StatusCode::NOT_FOUND
             }
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::QueueNotEmpty(_) => StatusCode::CONFLICT,
+            Self::QueueNotEmpty => StatusCode::CONFLICT,
             Self::Overloaded
             | Self::DatabaseUnavailable(_)
             | Self::NotReady
@@ -105,15 +107,15 @@ impl ApiError {
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::PayloadTooLarge => "payload-too-large",
             Self::HeadersTooLarge => "headers-too-large",
-            Self::InvalidNotificationId(_) => "invalid-notification-id",
-            Self::NotificationNotFound(_) => "notification-not-found",
+            Self::InvalidNotificationId => "invalid-notification-id",
+            Self::NotificationNotFound => "notification-not-found",
             Self::IdempotencyKeyReused => "idempotency-key-reused",
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::RateLimited(_) => "rate-limited",
-            Self::AgentNotFound(_) => "agent-not-found",
-            Self::KeyNotFound(_) => "key-not-found",
-            Self::QueueNotEmpty(_) => "queue-not-empty",
+            Self::AgentNotFound => "agent-not-found",
+            Self::KeyNotFound => "key-not-found",
+            Self::QueueNotEmpty => "queue-not-empty",
             Self::NotReady => "not-ready",
             Self::BrokerUnavailable(_) => "broker-unavailable",
             Self::Overloaded => "overloaded",

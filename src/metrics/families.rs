@@ -15,7 +15,8 @@ use prometheus_client::{
 
 use super::labels::{
     AgentLabel, DeliveryLabels, DependencyLabels, FailureLabels, HttpLabels, HttpRouteLabels,
-    LimitLabels, PoolStateLabels, QueueLabels, ReasonLabels, StageLabels, TraceExemplar,
+    LimitLabels, PoolStateLabels, QueueLabels, ReasonLabels, RuleLabels, StageLabels,
+    TraceExemplar,
 };
 
 /// OTel's advised buckets for `http.server.request.duration`.
@@ -108,6 +109,8 @@ families! {
         => "vos_rate_limited", "Requests answered 429, by the limit that refused them";
     ratelimit_tracked_clients: Gauge = Gauge::default()
         => "vos_ratelimit_tracked_clients", "Client addresses the failed-authentication limiter tracks";
+    redactions: Family<RuleLabels, Counter> = Family::default()
+        => "vos_redactions", "Values masked by the redaction policy before logging or export, by rule";
     uptime: FloatGauge = Gauge::default()
         => "vos_uptime_seconds", "Seconds since the process started";
 }

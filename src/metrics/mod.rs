@@ -18,9 +18,11 @@ pub use families::Families;
 pub use labels::{
     AUTH_FAILURE_REASONS, AgentLabel, DeliveryLabels, Dependency, DependencyLabels, FailureLabels,
     HttpLabels, HttpRouteLabels, LabelCap, LimitLabels, Overload, PUBLISH_FAILURE_REASONS,
-    PoolStateLabels, QueueLabels, RATE_LIMITS, ReasonLabels, StageLabels, TraceExemplar,
-    TraceIdLabel,
+    PoolStateLabels, QueueLabels, RATE_LIMITS, ReasonLabels, RuleLabels, StageLabels,
+    TraceExemplar, TraceIdLabel,
 };
+
+use crate::privacy;
 
 /// More than the router will ever have.
 const MAX_ROUTES: usize = 64;
@@ -132,6 +134,7 @@ impl Metrics {
     pub fn render(&self, openmetrics: bool) -> String {
         self.uptime.set(self.started.elapsed().as_secs_f64());
         self.process.refresh();
+        self.refresh_redactions();
         let mut out = String::with_capacity(16 * 1024);
         let encoded = if openmetrics {
             text::encode(&mut out, &self.registry)
@@ -140,6 +143,19 @@ impl Metrics {
         };
         encoded.expect("writing to a String cannot fail");
         out
+    }
+
+    /// The redaction policy counts process-wide (it masks log lines before any registry
+    /// exists); bring the counters up to its totals. A counter only moves forward, and every
+    /// rule exists from the start.
+    fn refresh_redactions(&self) {
+        for (rule, total) in privacy::counts() {
+            let counter = self.redactions.get_or_create(&RuleLabels { rule });
+            let seen = counter.get();
+            if total > seen {
+                counter.inc_by(total - seen);
+            }
+        }
     }
 
     /// Label values for a notification, with the agent id capped.

@@ -21,9 +21,11 @@ use axum::{
 
 use crate::{
     auth::{AuthFailure, KeyEntry, Keyring, Principal},
+    config::ClientAddress,
     domain::Scope,
     error::ApiError,
     metrics::Metrics,
+    privacy,
     ratelimit::{self, ClientLimiter, Decision, Quota},
     registry::Registry,
 };
@@ -34,6 +36,8 @@ pub struct Caller {
     pub key: Result<Arc<KeyEntry>, AuthFailure>,
     /// Whether the caller's `traceparent` may parent the request's span.
     pub trusted: bool,
+    /// The client's address as `[privacy] client_address` says to record it, if at all.
+    pub recorded_address: Option<Arc<str>>,
 }
 
 /// The agent's bucket a handler took from, for the response's RateLimit fields.
@@ -55,6 +59,8 @@ pub struct Gatekeeper {
     /// Failed authentications per client address.
     pub clients: Option<ClientLimiter>,
     pub metrics: Metrics,
+    /// Whether (and how) the client's address is recorded on the span and the log line.
+    pub client_address: ClientAddress,
 }
 
 pub async fn identify(
@@ -71,7 +77,12 @@ pub async fn identify(
         .keyring
         .authenticate(request.headers().get(header::AUTHORIZATION));
     let trusted = !gate.required || key.as_ref().is_ok_and(|key| key.grant.trust_trace_context);
-    request.extensions_mut().insert(Caller { key, trusted });
+    let recorded_address = gate.recorded_address(client_address(&request));
+    request.extensions_mut().insert(Caller {
+        key,
+        trusted,
+        recorded_address,
+    });
     next.run(request).await
 }
 
@@ -112,6 +123,17 @@ pub async fn require(
 }
 
 impl Gatekeeper {
+    /// The address as the privacy settings allow it to be recorded.
+    fn recorded_address(&self, client: IpAddr) -> Option<Arc<str>> {
+        match self.client_address {
+            ClientAddress::Off => None,
+            ClientAddress::Plain => Some(client.to_string().into()),
+            ClientAddress::Pseudonym => privacy::policy()
+                .pseudonym(&client.to_string())
+                .map(Arc::from),
+        }
+    }
+
     /// Whether keys and agents are in memory, waiting a little for them at startup (a request
     /// can arrive between the listener opening and the first load).
     async fn is_loaded(&self) -> bool {

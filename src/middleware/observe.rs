@@ -40,10 +40,10 @@ struct Observed {
     started: Instant,
     method: &'static str,
     route: Arc<str>,
-    path: String,
     correlation_id: Arc<str>,
     span: Span,
     key_prefix: Option<Arc<str>>,
+    client_address: Option<Arc<str>>,
     request_size: u64,
     active: Gauge,
 }
@@ -63,14 +63,15 @@ impl Observed {
         let key_prefix = caller
             .and_then(|caller| caller.key.as_ref().ok())
             .map(|key| key.display_prefix.clone());
+        let client_address = caller.and_then(|caller| caller.recorded_address.clone());
         let span = telemetry::request_span(
             method,
             template,
             &correlation_id,
             key_prefix.as_deref(),
+            client_address.as_deref(),
             remote(request.headers(), trusted),
         );
-        let path = request.uri().path().to_owned();
         let request_size = content_length(request.headers());
         request
             .extensions_mut()
@@ -86,10 +87,10 @@ impl Observed {
             started,
             method,
             route,
-            path,
             correlation_id,
             span,
             key_prefix,
+            client_address,
             request_size,
             active,
         }
@@ -101,7 +102,7 @@ impl Observed {
         self.active.dec();
         let status = response.status();
         let error = response.extensions().get::<LoggedError>().cloned();
-        let mut response = problem::render(response, &self.correlation_id, &self.path);
+        let mut response = problem::render(response, &self.correlation_id);
         let context = telemetry::span_context(&self.span);
         set_tracing_headers(response.headers_mut(), &self.correlation_id, &context);
 
@@ -143,6 +144,7 @@ impl Observed {
                 request_size = self.request_size,
                 response_size,
                 auth.key_prefix = self.key_prefix.as_deref(),
+                client.address = self.client_address.as_deref(),
                 "request completed"
             );
         });

@@ -7,10 +7,17 @@ use axum::{
     response::Response,
 };
 
-use crate::error::{PROBLEM_JSON, Problem};
+use std::borrow::Cow;
+
+use crate::{
+    error::{PROBLEM_JSON, Problem},
+    privacy,
+};
 
 /// Gives an error response a problem body carrying the correlation id; other responses pass.
-pub fn render(response: Response, correlation_id: &str, instance: &str) -> Response {
+/// The `instance` names this occurrence by its correlation id (the URN the logs can be searched
+/// by), not by the request path, which is input; the detail goes through the redaction policy.
+pub fn render(response: Response, correlation_id: &str) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
@@ -29,8 +36,11 @@ pub fn render(response: Response, correlation_id: &str, instance: &str) -> Respo
             .headers
             .insert(header::RETRY_AFTER, HeaderValue::from(after.as_secs()));
     }
-    problem.instance = Some(instance.to_owned());
+    problem.instance = Some(format!("urn:vos:request:{correlation_id}"));
     problem.correlation_id = Some(correlation_id.to_owned());
+    if let Cow::Owned(masked) = privacy::policy().text(&problem.detail) {
+        problem.detail = masked;
+    }
     let bytes = serde_json::to_vec(&problem).expect("a problem always serialises");
     parts
         .headers

@@ -145,7 +145,7 @@ fn admit(
         .covers(agent_id)
         .then(|| state.registry.get(agent_id))
         .flatten()
-        .ok_or_else(|| ApiError::AgentNotFound(agent_id.to_owned()))?;
+        .ok_or(ApiError::AgentNotFound)?;
     match registration
         .limiter
         .as_deref()

@@ -137,13 +137,12 @@ pub async fn show(
     Extension(principal): Extension<Principal>,
     Path(agent_id): Path<String>,
 ) -> Result<Json<AgentView>, ApiError> {
-    let not_found = || ApiError::AgentNotFound(truncated(&agent_id));
     if !principal.covers(&agent_id) {
-        return Err(not_found());
+        return Err(ApiError::AgentNotFound);
     }
     let record = agents::find(&state.pool, &agent_id)
         .await?
-        .ok_or_else(not_found)?;
+        .ok_or(ApiError::AgentNotFound)?;
     Ok(Json(view(&state, record).await?))
 }
 
@@ -170,7 +169,7 @@ pub async fn unregister(
     Query(params): Query<UnregisterParams>,
 ) -> Result<StatusCode, ApiError> {
     let Some(record) = agents::find(&state.pool, &agent_id).await? else {
-        return Err(ApiError::AgentNotFound(truncated(&agent_id)));
+        return Err(ApiError::AgentNotFound);
     };
     if params.delete_queue {
         match state
@@ -179,16 +178,11 @@ pub async fn unregister(
             .await
         {
             Ok(()) => {}
-            Err(AdminError::NotEmpty) => return Err(ApiError::QueueNotEmpty(agent_id)),
+            Err(AdminError::NotEmpty) => return Err(ApiError::QueueNotEmpty),
             Err(error) => return Err(ApiError::BrokerUnavailable(Box::new(error))),
         }
     }
     agents::delete(&state.pool, record.agent_id.as_str()).await?;
     state.registry.reload(&state.pool).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// An id from the path, echoed in a problem: short, whatever was sent.
-fn truncated(value: &str) -> String {
-    value.chars().take(64).collect()
 }

@@ -172,12 +172,11 @@ pub async fn revoke(
     State(state): State<AppState>,
     Path(key_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let not_found = || ApiError::KeyNotFound(key_id.chars().take(64).collect());
-    let id = Uuid::parse_str(&key_id).map_err(|_| not_found())?;
+    let id = Uuid::parse_str(&key_id).map_err(|_| ApiError::KeyNotFound)?;
     match keys::revoke(&state.pool, &id.to_string()).await {
         Ok(_) => {}
         Err(RevokeError::Store(error)) => return Err(error.into()),
-        Err(_) => return Err(not_found()),
+        Err(_) => return Err(ApiError::KeyNotFound),
     }
     state.keyring.reload(&state.pool).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -59,12 +59,12 @@ pub async fn show(
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<NotificationView>, ApiError> {
-    let id = Uuid::parse_str(&id).map_err(|_| ApiError::InvalidNotificationId(truncate(&id)))?;
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::InvalidNotificationId)?;
     // Another agent's notification is as absent as one that never existed.
     let stored = notifications::find(&state.pool, id)
         .await?
         .filter(|stored| principal.covers(stored.notification.agent_id.as_str()))
-        .ok_or(ApiError::NotificationNotFound(id))?;
+        .ok_or(ApiError::NotificationNotFound)?;
     let n = stored.notification;
     Ok(Json(NotificationView {
         notification_id: n.notification_id,
@@ -82,9 +82,4 @@ pub async fn show(
         published_at: stored.published_at,
         failed_at: stored.failed_at,
     }))
-}
-
-/// Echoing a client's input in an error is helpful; echoing a megabyte of it is not.
-fn truncate(value: &str) -> String {
-    value.chars().take(64).collect()
 }

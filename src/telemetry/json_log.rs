@@ -12,6 +12,8 @@ use tracing::{
 };
 use tracing_subscriber::{Layer, fmt::MakeWriter, layer::Context, registry::LookupSpan};
 
+use crate::privacy;
+
 /// The correlation id recorded on a span, kept for the log lines inside it.
 struct CorrelationId(String);
 
@@ -170,6 +172,14 @@ struct JsonVisitor<'a> {
 }
 
 impl JsonVisitor<'_> {
+    fn number(&mut self, field: &Field, value: impl serde::Serialize) {
+        if privacy::policy().is_sensitive_key(field.name()) {
+            self.line.value(field, "[REDACTED]");
+        } else {
+            self.line.value(field, value);
+        }
+    }
+
     fn seen(&mut self, field: &Field) {
         if field.name() == "correlation_id" {
             self.has_correlation_id = true;
@@ -177,23 +187,26 @@ impl JsonVisitor<'_> {
     }
 }
 
+/// Every value goes through the redaction policy: a sensitive field name masks the value,
+/// whatever its type; text is checked against the value rules.
 impl Visit for JsonVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         self.seen(field);
-        self.line.value(field, value);
+        self.line
+            .value(field, privacy::policy().field(field.name(), value));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.line.value(field, value);
+        self.number(field, value);
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.line.value(field, value);
+        self.number(field, value);
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
         // Non-finite numbers become null, as serde_json writes them.
-        self.line.value(field, value);
+        self.number(field, value);
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.line.value(field, value);
+        self.number(field, value);
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         // The whole chain: the outer message alone rarely says what went wrong.
@@ -204,11 +217,14 @@ impl Visit for JsonVisitor<'_> {
             text.push_str(&cause.to_string());
             source = cause.source();
         }
-        self.line.value(field, text);
+        self.line
+            .value(field, privacy::policy().field(field.name(), &text));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         self.seen(field);
-        self.line.value(field, format!("{value:?}"));
+        let text = format!("{value:?}");
+        self.line
+            .value(field, privacy::policy().field(field.name(), &text));
     }
 }
 

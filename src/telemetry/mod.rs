@@ -6,6 +6,7 @@
 
 mod json_log;
 mod log_writer;
+mod redact;
 mod spans;
 
 use std::{io::IsTerminal, time::Duration};
@@ -107,7 +108,7 @@ where
     let logs = match settings.log_format {
         LogFormat::Json => JsonLogLayer::new(writer).with_filter(filter).boxed(),
         LogFormat::Pretty => tracing_subscriber::fmt::layer()
-            .with_writer(writer)
+            .with_writer(redact::RedactingWriter(writer))
             .with_ansi(colours())
             .with_filter(filter)
             .boxed(),
@@ -159,8 +160,11 @@ fn tracer_provider(settings: &TelemetrySettings) -> Result<SdkTracerProvider, Te
             .build(),
     }
     .map_err(|source| TelemetryError::Exporter { key, source })?;
-    // The batch processor exports from its own thread; a span end never waits on the network.
-    Ok(builder.with_batch_exporter(exporter).build())
+    // The batch processor exports from its own thread; a span end never waits on the network,
+    // and redaction runs there too.
+    Ok(builder
+        .with_batch_exporter(redact::Redacting(exporter))
+        .build())
 }
 
 /// Where traces go, and the key that said so; `None` when export is off. As in the OTel spec,

@@ -31,6 +31,7 @@ pub fn request_span(
     route: Option<&str>,
     correlation_id: &str,
     key_prefix: Option<&str>,
+    client_address: Option<&str>,
     remote: Remote,
 ) -> Span {
     // `format_args!`: the name is formatted once, by the OTel layer, not into a String first.
@@ -45,6 +46,7 @@ pub fn request_span(
         otel.status_code = Empty,
         "error.type" = Empty,
         "auth.key_prefix" = key_prefix,
+        "client.address" = client_address,
         correlation_id = correlation_id,
     );
     match remote {
