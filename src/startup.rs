@@ -87,6 +87,14 @@ impl Application {
             stop.clone(),
         );
         stages.append(delivery_stages).push(publisher_stage);
+        stages.push(store::retention::spawn(
+            pool.clone(),
+            metrics.clone(),
+            schema.clone(),
+            &settings.retention,
+            settings.database.deadline(),
+            stop.clone(),
+        ));
 
         let state = AppState {
             pool: pool.clone(),

@@ -20,6 +20,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub rate_limit: RateLimitSettings,
     pub privacy: PrivacySettings,
+    pub retention: RetentionSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -194,6 +195,20 @@ pub enum ClientAddress {
     Pseudonym,
     /// The address itself.
     Plain,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    #[serde(with = "humantime_serde")]
+    pub published: Duration,
+    #[serde(with = "humantime_serde")]
+    pub failed: Duration,
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    pub batch_size: i64,
+    #[serde(with = "humantime_serde")]
+    pub pause: Duration,
 }
 
 /// A setting that must never be printed: `Debug` shows whether it is set, not what it is.

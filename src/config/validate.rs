@@ -111,6 +111,12 @@ impl Settings {
                 "\"pseudonym\" needs privacy.pseudonym_secret",
             ));
         }
+        if self.retention.batch_size < 1 || self.retention.interval.is_zero() {
+            return Err(ConfigError::new(
+                "retention",
+                "batch_size must be at least 1 and interval more than 0",
+            ));
+        }
         if self.rate_limit.max_tracked_clients == 0 {
             return Err(ConfigError::new(
                 "rate_limit.max_tracked_clients",

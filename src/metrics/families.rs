@@ -15,7 +15,7 @@ use prometheus_client::{
 
 use super::labels::{
     AgentLabel, DeliveryLabels, DependencyLabels, FailureLabels, HttpLabels, HttpRouteLabels,
-    LimitLabels, PoolStateLabels, QueueLabels, ReasonLabels, RuleLabels, StageLabels,
+    LimitLabels, PoolStateLabels, QueueLabels, ReasonLabels, RuleLabels, StageLabels, StatusLabels,
     TraceExemplar,
 };
 
@@ -109,6 +109,8 @@ families! {
         => "vos_rate_limited", "Requests answered 429, by the limit that refused them";
     ratelimit_tracked_clients: Gauge = Gauge::default()
         => "vos_ratelimit_tracked_clients", "Client addresses the failed-authentication limiter tracks";
+    retention_deleted: Family<StatusLabels, Counter> = Family::default()
+        => "vos_retention_deleted", "Notifications deleted by retention, by the state they were in";
     redactions: Family<RuleLabels, Counter> = Family::default()
         => "vos_redactions", "Values masked by the redaction policy before logging or export, by rule";
     uptime: FloatGauge = Gauge::default()

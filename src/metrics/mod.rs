@@ -18,7 +18,7 @@ pub use families::Families;
 pub use labels::{
     AUTH_FAILURE_REASONS, AgentLabel, DeliveryLabels, Dependency, DependencyLabels, FailureLabels,
     HttpLabels, HttpRouteLabels, LabelCap, LimitLabels, Overload, PUBLISH_FAILURE_REASONS,
-    PoolStateLabels, QueueLabels, RATE_LIMITS, ReasonLabels, RuleLabels, StageLabels,
+    PoolStateLabels, QueueLabels, RATE_LIMITS, ReasonLabels, RuleLabels, StageLabels, StatusLabels,
     TraceExemplar, TraceIdLabel,
 };
 
@@ -113,7 +113,19 @@ impl Metrics {
                 .get_or_create(&LimitLabels { limit })
                 .inc_by(0);
         }
+        for status in ["published", "failed"] {
+            self.retention_deleted
+                .get_or_create(&StatusLabels { status })
+                .inc_by(0);
+        }
         self.pool_connections(0, 0);
+    }
+
+    /// Counts notifications retention deleted.
+    pub fn count_retention(&self, status: &'static str, count: u64) {
+        self.retention_deleted
+            .get_or_create(&StatusLabels { status })
+            .inc_by(count);
     }
 
     /// Counts one unauthenticated request to a protected route.

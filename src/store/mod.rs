@@ -5,6 +5,7 @@ pub mod changes;
 mod error;
 pub mod keys;
 pub mod notifications;
+pub mod retention;
 mod schema;
 mod writer;
 

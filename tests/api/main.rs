@@ -14,5 +14,6 @@ mod metrics;
 mod notify;
 mod otlp;
 mod outbox;
+mod retention;
 mod status;
 mod validation;

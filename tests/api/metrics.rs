@@ -194,6 +194,8 @@ async fn a_fresh_gateway_exports_every_closed_label_set_at_zero() {
         r#"vos_rate_limited_total{limit="key"} 0"#,
         r#"vos_rate_limited_total{limit="agent"} 0"#,
         r#"vos_rate_limited_total{limit="client"} 0"#,
+        r#"vos_retention_deleted_total{status="published"} 0"#,
+        r#"vos_retention_deleted_total{status="failed"} 0"#,
     ];
     for series in expected {
         assert!(
