@@ -1,6 +1,7 @@
 //! Integration tests: the real gateway against the local Postgres and RabbitMQ.
 //! One binary; each test has its own database and its own queues.
 
+mod access;
 mod auth;
 mod cli;
 mod delivery;

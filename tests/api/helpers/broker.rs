@@ -5,7 +5,7 @@ use std::time::Duration;
 use lapin::{
     Connection, ConnectionProperties,
     message::BasicGetMessage,
-    options::BasicGetOptions,
+    options::{BasicGetOptions, QueueDeclareOptions},
     types::{AMQPValue, FieldTable},
 };
 use serde_json::Value;
@@ -72,6 +72,34 @@ impl Broker {
 
     pub fn channel(&self) -> &lapin::Channel {
         &self.channel
+    }
+
+    /// A new channel, for an operation that may fail (a failed declare closes its channel).
+    pub async fn fresh_channel(&self) -> lapin::Channel {
+        self.connection.create_channel().await.expect("channel")
+    }
+
+    /// `(messages ready, consumers)` of `queue` from a passive declare; `None` when the queue
+    /// does not exist. Each call uses a channel of its own: a failed passive declare closes it.
+    pub async fn queue_state(&self, queue: &str) -> Option<(u32, u32)> {
+        let channel = self.fresh_channel().await;
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        let found = channel
+            .queue_declare(queue.into(), passive, FieldTable::default())
+            .await
+            .ok()?;
+        let _ = channel.close(200, "inspected".into()).await;
+        Some((found.message_count(), found.consumer_count()))
+    }
+
+    /// Messages ready in `queue`; 0 when it does not exist.
+    pub async fn queue_depth(&self, queue: &str) -> u32 {
+        self.queue_state(queue)
+            .await
+            .map_or(0, |(messages, _)| messages)
     }
 }
 

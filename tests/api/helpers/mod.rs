@@ -2,6 +2,7 @@
 //! each with its own database and queues, and clients for HTTP, Postgres and RabbitMQ. No
 //! mocks: everything talks to the local services.
 
+mod access;
 mod app;
 mod broker;
 mod client;
@@ -16,6 +17,10 @@ mod services;
 mod spans;
 mod wait;
 
+pub use access::{
+    issue_key, malformed_key, mistyped, notification_count, problem, revoke_key, secret_parts,
+    unknown_key,
+};
 pub use app::{TestApp, test_settings};
 pub use broker::{Broker, header_str};
 pub use client::{GatewayClient, admin_key, notification_body, numbered_notification};

@@ -27,6 +27,21 @@ impl ReceivedSpan {
         hex(&self.span.parent_span_id)
     }
 
+    /// The span's links, as `(trace_id, span_id, tracestate)`.
+    pub fn links(&self) -> Vec<(String, String, String)> {
+        self.span
+            .links
+            .iter()
+            .map(|link| {
+                (
+                    hex(&link.trace_id),
+                    hex(&link.span_id),
+                    link.trace_state.clone(),
+                )
+            })
+            .collect()
+    }
+
     /// A resource attribute, rendered as text.
     pub fn resource_attribute(&self, key: &str) -> Option<String> {
         lookup(&self.resource, key)
