@@ -81,10 +81,14 @@ async fn the_broker_stopped_and_started_under_load_loses_nothing_and_the_supervi
             (200, "warn"),
             "{probe:?}"
         );
-        if probe.at > Duration::from_millis(500) {
-            assert_eq!(probe.connected, 0.0, "vos_amqp_connected: {probe:?}");
-        }
     }
+    // The gauge follows the outage: 0 by the end of it (how soon depends on when the session
+    // notices the closed connection, which a loaded machine can delay past a second).
+    assert_eq!(
+        probes.last().unwrap().connected,
+        0.0,
+        "vos_amqp_connected during the outage: {probes:?}"
+    );
     assert!(
         probes.last().unwrap().backlog > probes.first().unwrap().backlog,
         "the backlog grows while the broker is down: {probes:?}"
