@@ -323,6 +323,10 @@ class Bench:
         self.db = f"vos_bench_{self.run_id}"
         self.peer_db = f"vos_bench_peer_{self.run_id}"
         self.pgb_db = f"vos_bench_pgbench_{self.run_id}"
+        # --baseline: an earlier build of the gateway, on a database of its own (its schema
+        # is its own), loaded side by side with this one.
+        self.baseline = Path(args.baseline) if args.baseline else None
+        self.base_db = f"vos_bench_baseline_{self.run_id}"
         self.agents = [f"bench{self.run_id}-a{i}" for i in range(4)]
         self.queues = [f"{a}_queue" for a in self.agents]
         self.limit_queue = f"bench{self.run_id}-limit_queue"
@@ -339,6 +343,8 @@ class Bench:
         log(f"run {self.run_id}: databases {self.db}, {self.peer_db}, {self.pgb_db}; queues {self.agents[0]}…_queue")
         for db in (self.db, self.peer_db, self.pgb_db):
             psql("postgres", f'create database "{db}"')
+        if self.baseline:
+            psql("postgres", f'create database "{self.base_db}"')
         psql(self.peer_db, """create table if not exists peer_notifications(
             id uuid primary key, agent_id text, notification_type text, source text,
             payload jsonb, trace_id text, span_id text, correlation_id text,
@@ -354,13 +360,15 @@ class Bench:
                 check=False)
         except Exception as e:  # noqa: BLE001
             log(f"deleting queues failed: {e}")
-        for db in (self.db, self.peer_db, self.pgb_db):
+        for db in (self.db, self.peer_db, self.pgb_db, self.base_db):
             psql("postgres", f'drop database if exists "{db}" with (force)', check=False)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def reset_between_rounds(self):
         """Empty tables and queues so that every round starts from the same state."""
         psql(self.db, "set lock_timeout = '5s'; truncate notifications", check=False)
+        if self.baseline:
+            psql(self.base_db, "set lock_timeout = '5s'; truncate notifications", check=False)
         psql(self.peer_db, "set lock_timeout = '5s'; truncate peer_notifications", check=False)
         run([str(self.bin / "examples" / "bench_amqp"), "purge", *self.queues], timeout=60, check=False)
 
@@ -410,6 +418,16 @@ class Bench:
             p = self.procs.start(f"gateway-{mode}", [str(self.bin / "vos-gateway"), "serve"], env=env, stdout=out)
             self.pids[mode] = p.pid
             wait_http(f"http://127.0.0.1:{self.ports[mode]}/health/ready", 60, f"gateway ({mode})")
+        if self.baseline:
+            self.ports["baseline"] = free_port()
+            env = self.gateway_env(self.ports["baseline"], False, self.sink_port, auth=False)
+            # An earlier build may not know the newer settings (it refuses unknown keys).
+            env = {k: v for k, v in env.items() if not k.startswith(("VOS__AUTH__", "VOS__RATE_LIMIT__"))}
+            env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{self.base_db}"
+            out = open(self.tmp / "gateway-baseline.log", "w")
+            p = self.procs.start("gateway-baseline", [str(self.baseline), "serve"], env=env, stdout=out)
+            self.pids["baseline"] = p.pid
+            wait_http(f"http://127.0.0.1:{self.ports['baseline']}/health/ready", 60, "baseline gateway")
         # Agents exist once registered (which declares their queues); every gateway sees the
         # registration within its refresh interval.
         for agent in self.agents:
@@ -469,12 +487,12 @@ class Bench:
                 rows[variant].append(r)
         self.results["overhead"] = rows
 
-    def check_delivery(self, accepted: int) -> dict:
+    def check_delivery(self, accepted: int, db: str | None = None) -> dict:
         """Every 202 is a committed row, and the fast path publishes them all (bounded wait)."""
         rows, pending = 0, -1
         deadline = time.time() + 15
         while time.time() < deadline:
-            out = psql(self.db, "select count(*), count(*) filter (where status = 'pending') from notifications")
+            out = psql(db or self.db, "select count(*), count(*) filter (where status = 'pending') from notifications")
             rows, pending = (int(x) for x in out.split("|"))
             if pending == 0:
                 break
@@ -482,7 +500,8 @@ class Bench:
         return {"accepted": accepted, "rows": rows, "pending": pending}
 
     def scenario_notify(self):
-        systems = ["off", "on", "noauth"] + ([] if self.args.no_peer else ["peer"])
+        systems = (["off", "on", "noauth"] + (["baseline"] if self.baseline else [])
+                   + ([] if self.args.no_peer else ["peer"]))
         log(f"notify closed loop, {self.conns} connections: {', '.join(systems)}")
         script = BENCH / "notify.lua"
         env = {"BENCH_AGENTS": ",".join(self.agents), "BENCH_KEY": self.key}
@@ -508,8 +527,9 @@ class Bench:
                 r["cpu_us"] = (cpu_seconds(pids) - cpu0) / ok * 1e6
                 by1 = cpu_by_process(groups)
                 r["cpu_by_process_us"] = {k: (by1[k] - by0[k]) / ok * 1e6 for k in by1}
-                if s in ("off", "on", "noauth"):
-                    deliveries.append(self.check_delivery(r["total"] - r["errors"]))
+                if s in ("off", "on", "noauth", "baseline"):
+                    db = self.base_db if s == "baseline" else self.db
+                    deliveries.append(self.check_delivery(r["total"] - r["errors"], db))
                 rows[s].append(r)
                 self.reset_between_rounds()
         self.results["notify"] = rows
@@ -640,6 +660,10 @@ class Bench:
         if n:
             row("Notify throughput, req/s", "telemetry off", [r["rps"] for r in n["off"]],
                 "telemetry on", [r["rps"] for r in n["on"]], 0.93, pct=True)
+            if "baseline" in n:
+                row("Notify throughput, req/s (telemetry off, access control off)",
+                    f"baseline {self.args.baseline_label}", [r["rps"] for r in n["baseline"]],
+                    "this commit", [r["rps"] for r in n["noauth"]], pct=True)
             if "noauth" in n:
                 row("Notify throughput, req/s (telemetry off)", "access control off",
                     [r["rps"] for r in n["noauth"]], "access control on (key check, key and agent limits)",
@@ -667,6 +691,7 @@ class Bench:
             sysrow("handler, instrumented, telemetry off", R["overhead"]["instrumented_off"])
         labels = {"off": "notify, gateway, telemetry off", "on": "notify, gateway, telemetry on",
                   "noauth": "notify, gateway, telemetry off, access control off",
+                  "baseline": f"notify, baseline gateway {self.args.baseline_label}, telemetry off",
                   "peer": "notify, seed-style peer (FastAPI, 2 workers)"}
         for s, rs in n.items():
             sysrow(labels[s], rs)
@@ -793,6 +818,8 @@ def main():
     ap.add_argument("--venv", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--no-peer", action="store_true")
+    ap.add_argument("--baseline", help="an earlier vos-gateway binary to load side by side (telemetry off)")
+    ap.add_argument("--baseline-label", default="", help="how the report names the baseline, e.g. its commit")
     ap.add_argument("--no-oha", action="store_true")
     ap.add_argument("--command", default="bench/run.sh")
     args = ap.parse_args()

@@ -3,6 +3,7 @@
 # one run and writes the table to docs/BENCHMARKS.md (see bench/bench.py for the method).
 #
 #   bench/run.sh            full run (about 15 minutes): release build, 5 rounds of 20 s
+#   bench/run.sh --retention  retention at ~10 million rows: notify with a pass running vs paused
 #   bench/run.sh --smoke    seconds per scenario, no speed assertions (what CI runs); uses the
 #                           debug build that `cargo test` already made unless --release is given,
 #                           and prints the table instead of writing docs/BENCHMARKS.md
@@ -16,11 +17,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command_line="bench/run.sh${*:+ $*}"
 
-smoke=0 release=0 pass=()
+smoke=0 release=0 retention=0 pass=()
 for arg in "$@"; do
   case "$arg" in
     --smoke) smoke=1 ;;
     --release) release=1 ;;
+    --retention) retention=1 ;;
     *) pass+=("$arg") ;;
   esac
 done
@@ -85,6 +87,14 @@ if [[ $profile == release ]]; then
   cargo build --release --locked --bin vos-gateway --example overhead --example otlp_sink --example bench_amqp
 else
   cargo build --locked --bin vos-gateway --example overhead --example otlp_sink --example bench_amqp
+fi
+
+if [[ $retention == 1 ]]; then
+  # Retention at production volume (bench/retention.py): ~10 million rows, notify throughput
+  # with a retention pass running against paused. Takes ~10 minutes and ~6 GB of disk.
+  log "retention"
+  exec flock -s "${TMPDIR:-/tmp}/vos-gateway-tests.lock" \
+    python3 bench/retention.py --bin-dir "$target_dir/$profile" "${pass[@]}"
 fi
 
 log "run"

@@ -36,12 +36,14 @@ pub enum StartupError {
     DatabaseUrl(#[source] sqlx::Error),
     #[error(transparent)]
     AmqpUrl(#[from] broker::InvalidUrl),
+    #[error(transparent)]
+    Tls(#[from] server::TlsError),
 }
 
 impl StartupError {
     /// Whether the settings are at fault (exit status 2) rather than the environment.
     pub fn is_configuration(&self) -> bool {
-        matches!(self, Self::DatabaseUrl(_) | Self::AmqpUrl(_))
+        matches!(self, Self::DatabaseUrl(_) | Self::AmqpUrl(_) | Self::Tls(_))
     }
 }
 
@@ -52,6 +54,7 @@ pub struct Application {
     router: axum::Router,
     /// The admin listener (`[server] admin_addr`), its port and router.
     admin: Option<(TcpListener, u16, axum::Router)>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     metrics: Metrics,
     server: ServerSettings,
     stop: CancellationToken,
@@ -66,6 +69,10 @@ impl Application {
         let metrics = Metrics::new(settings.metrics.max_agent_labels);
         let pool = store::pool(&settings.database).map_err(StartupError::DatabaseUrl)?;
         let broker_addr = broker::address(&settings.amqp.url)?;
+        let tls = match settings.server.tls.files() {
+            Some((cert, key)) => Some(server::acceptor(cert, key)?),
+            None => None,
+        };
         let mut stages = Stages::default();
 
         let (schema, schema_stage) = Schema::spawn(pool.clone(), &settings.database, stop.clone());
@@ -119,6 +126,7 @@ impl Application {
             port,
             router,
             admin,
+            tls,
             metrics,
             server: settings.server,
             stop,
@@ -151,6 +159,7 @@ impl Application {
             server::serve(
                 listener,
                 router,
+                self.tls.clone(),
                 self.metrics.http_open_connections.clone(),
                 self.server.header_read_timeout,
                 grace,

@@ -96,6 +96,16 @@ fn standard_variables() -> Serialized<serde_json::Value> {
         "otlp_protocol",
         "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
     );
+    set(
+        "telemetry",
+        "otlp_certificate",
+        "OTEL_EXPORTER_OTLP_CERTIFICATE",
+    );
+    set(
+        "telemetry",
+        "otlp_certificate",
+        "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+    );
     set("telemetry", "service_name", "OTEL_SERVICE_NAME");
     set("telemetry", "log_level", "RUST_LOG");
     set("auth", "bootstrap_admin_key", "VOS_BOOTSTRAP_ADMIN_KEY");

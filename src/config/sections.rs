@@ -40,6 +40,29 @@ pub struct ServerSettings {
     pub header_read_timeout: Duration,
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    pub tls: TlsSettings,
+}
+
+/// `[server.tls]`: both files set turns TLS on for both listeners.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// PEM certificate chain, leaf first.
+    pub cert: String,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: String,
+}
+
+impl TlsSettings {
+    /// The two files, when TLS is on.
+    pub fn files(&self) -> Option<(&std::path::Path, &std::path::Path)> {
+        (!self.cert.is_empty() && !self.key.is_empty()).then(|| {
+            (
+                std::path::Path::new(&self.cert),
+                std::path::Path::new(&self.key),
+            )
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -130,6 +153,8 @@ pub struct TelemetrySettings {
     pub otlp_endpoint: String,
     pub otlp_traces_endpoint: String,
     pub otlp_protocol: OtlpProtocol,
+    /// A PEM CA file trusted for `https://` endpoints, besides the system's roots.
+    pub otlp_certificate: String,
     pub sample_ratio: f64,
 }
 

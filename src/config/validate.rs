@@ -51,7 +51,6 @@ impl Settings {
                 "batch_size and max_attempts must be at least 1",
             ));
         }
-        // No TLS is built into the exporters: a https endpoint would fail on every export.
         for (key, url) in [
             ("telemetry.otlp_endpoint", &self.telemetry.otlp_endpoint),
             (
@@ -60,11 +59,8 @@ impl Settings {
             ),
         ] {
             let url = url.trim();
-            if !url.is_empty() && !url.starts_with("http://") {
-                return Err(ConfigError::new(
-                    key,
-                    "must start with http:// (TLS is not built in; export through a local collector)",
-                ));
+            if !url.is_empty() && !url.starts_with("http://") && !url.starts_with("https://") {
+                return Err(ConfigError::new(key, "must start with http:// or https://"));
             }
         }
         for (key, url, schemes) in [
@@ -115,6 +111,13 @@ impl Settings {
             return Err(ConfigError::new(
                 "retention",
                 "batch_size must be at least 1 and interval more than 0",
+            ));
+        }
+        let tls = &self.server.tls;
+        if tls.cert.is_empty() != tls.key.is_empty() {
+            return Err(ConfigError::new(
+                "server.tls",
+                "set both cert and key, or neither",
             ));
         }
         if self.rate_limit.max_tracked_clients == 0 {

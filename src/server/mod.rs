@@ -84,18 +84,21 @@ pub async fn serve(
         tokio::spawn(async move {
             let served = match tls {
                 None => {
-                    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let connection =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                     watcher.watch(connection.into_owned()).await
                 }
                 Some(acceptor) => {
                     // The handshake gets the deadline of a request head: a client that never
                     // finishes it loses the connection, as a slow one does.
-                    let Ok(Ok(stream)) = timeout(header_read_timeout, acceptor.accept(stream)).await
+                    let Ok(Ok(stream)) =
+                        timeout(header_read_timeout, acceptor.accept(stream)).await
                     else {
                         tracing::debug!("TLS handshake failed or timed out");
                         return;
                     };
-                    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let connection =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                     watcher.watch(connection.into_owned()).await
                 }
             };

@@ -13,7 +13,7 @@ use std::{str::FromStr, time::Duration};
 
 use sqlx::{
     ConnectOptions, Connection,
-    postgres::{PgConnectOptions, PgPool, PgPoolOptions},
+    postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode},
 };
 
 pub use error::{StoreError, bounded};
@@ -25,7 +25,14 @@ use crate::config::DatabaseSettings;
 
 fn connect_options(settings: &DatabaseSettings) -> Result<PgConnectOptions, sqlx::Error> {
     let statement_timeout = format!("{}ms", settings.statement_timeout.as_millis());
-    Ok(PgConnectOptions::from_str(&settings.url)?
+    let mut options = PgConnectOptions::from_str(&settings.url)?;
+    // TLS when the URL asks for it (`sslmode=require|verify-ca|verify-full`), not otherwise:
+    // libpq's default `prefer` would quietly encrypt loopback traffic (CPU for nothing), and a
+    // TLS connection on a half-open link can hang sqlx's close for good (docs/reliability.md).
+    if !asks_for_ssl_mode(&settings.url) {
+        options = options.ssl_mode(PgSslMode::Disable);
+    }
+    Ok(options
         .application_name("vos-gateway")
         // A crashed relay must not hold its row locks for long.
         .options([
@@ -33,6 +40,15 @@ fn connect_options(settings: &DatabaseSettings) -> Result<PgConnectOptions, sqlx
             ("idle_in_transaction_session_timeout", "60s"),
         ])
         .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1)))
+}
+
+/// Whether the URL sets `sslmode` (or sqlx's spelling, `ssl-mode`).
+fn asks_for_ssl_mode(url: &str) -> bool {
+    url.split_once('?').is_some_and(|(_, query)| {
+        query
+            .split('&')
+            .any(|pair| pair.starts_with("sslmode=") || pair.starts_with("ssl-mode="))
+    })
 }
 
 /// A lazy pool: the gateway starts (and answers health probes) while Postgres is down.

@@ -4,31 +4,26 @@
 //! span ids are part of the API even when nothing is exported) and the log output. They
 //! have separate filters, so `RUST_LOG=warn` quiets the logs without breaking trace context.
 
+mod export;
 mod json_log;
 mod log_writer;
 mod redact;
 mod spans;
 
-use std::{io::IsTerminal, time::Duration};
+use std::io::IsTerminal;
 
-use opentelemetry::{KeyValue, trace::TracerProvider as _};
-use opentelemetry_otlp::{Protocol, WithExportConfig};
-use opentelemetry_sdk::{
-    Resource,
-    trace::{Sampler, SdkTracerProvider},
-};
+use export::{EXPORT_TIMEOUT, tracer_provider};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Level;
 use tracing_subscriber::{
     EnvFilter, Layer, filter::filter_fn, fmt::MakeWriter, layer::SubscriberExt, registry::Registry,
 };
 
-use crate::config::{LogFormat, OtlpProtocol, TelemetrySettings};
+use crate::config::{LogFormat, TelemetrySettings};
 pub use json_log::JsonLogLayer;
 use log_writer::LogFlushGuard;
 pub use spans::{Remote, UNMATCHED, producer_span, republish_span, request_span, span_context};
-
-/// Deadline for one OTLP export; a slow collector must not hold spans in memory for long.
-const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Keeps the tracer provider (and the log writer thread) alive; `shutdown` flushes both.
 pub struct TelemetryGuard {
@@ -56,6 +51,8 @@ pub enum TelemetryError {
         key: &'static str,
         source: opentelemetry_otlp::ExporterBuildError,
     },
+    #[error("invalid configuration: `telemetry.otlp_certificate`: {0}")]
+    Certificate(String),
     #[error("cannot start the log writer thread: {0}")]
     LogWriter(std::io::Error),
     #[error("a global tracing subscriber is already installed")]
@@ -65,7 +62,10 @@ pub enum TelemetryError {
 impl TelemetryError {
     /// Whether the settings are at fault (exit status 2) rather than the environment.
     pub fn is_configuration(&self) -> bool {
-        matches!(self, Self::Filter(_) | Self::Exporter { .. })
+        matches!(
+            self,
+            Self::Filter(_) | Self::Exporter { .. } | Self::Certificate(_)
+        )
     }
 }
 
@@ -125,138 +125,4 @@ where
 /// piped or collected stay plain text.
 fn colours() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-}
-
-fn tracer_provider(settings: &TelemetrySettings) -> Result<SdkTracerProvider, TelemetryError> {
-    let resource = Resource::builder()
-        .with_service_name(settings.service_name.clone())
-        .with_attributes([
-            KeyValue::new("service.version", env!("CARGO_PKG_VERSION")),
-            KeyValue::new("service.instance.id", uuid::Uuid::new_v4().to_string()),
-            KeyValue::new("deployment.environment.name", settings.environment.clone()),
-        ])
-        .build();
-    // Parent-based: a caller's sampling decision is kept; new traces are sampled by ratio.
-    let sampler = Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(settings.sample_ratio)));
-    let builder = SdkTracerProvider::builder()
-        .with_sampler(sampler)
-        .with_resource(resource);
-    let Some((key, endpoint)) = export_endpoint(settings) else {
-        return Ok(builder.build());
-    };
-    let exporter = match settings.otlp_protocol {
-        OtlpProtocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(endpoint)
-            .with_timeout(EXPORT_TIMEOUT)
-            .build(),
-        // The protocol is set explicitly: left unset, the exporter would read
-        // `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` itself and could contradict our settings.
-        OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_protocol(Protocol::HttpBinary)
-            .with_endpoint(endpoint)
-            .with_timeout(EXPORT_TIMEOUT)
-            .build(),
-    }
-    .map_err(|source| TelemetryError::Exporter { key, source })?;
-    // The batch processor exports from its own thread; a span end never waits on the network,
-    // and redaction runs there too.
-    Ok(builder
-        .with_batch_exporter(redact::Redacting(exporter))
-        .build())
-}
-
-/// Where traces go, and the key that said so; `None` when export is off. As in the OTel spec,
-/// the traces endpoint is used as it is and wins; the base endpoint gets `/v1/traces` over HTTP.
-fn export_endpoint(settings: &TelemetrySettings) -> Option<(&'static str, String)> {
-    let traces = settings.otlp_traces_endpoint.trim();
-    let base = settings.otlp_endpoint.trim();
-    if !traces.is_empty() {
-        Some(("telemetry.otlp_traces_endpoint", traces.to_owned()))
-    } else if base.is_empty() {
-        None
-    } else if settings.otlp_protocol == OtlpProtocol::HttpProtobuf {
-        Some(("telemetry.otlp_endpoint", http_traces_endpoint(base)))
-    } else {
-        Some(("telemetry.otlp_endpoint", base.to_owned()))
-    }
-}
-
-/// `OTEL_EXPORTER_OTLP_ENDPOINT` is a base URL; the HTTP exporter wants the traces path.
-fn http_traces_endpoint(base: &str) -> String {
-    if base.ends_with("/v1/traces") {
-        base.to_owned()
-    } else {
-        format!("{}/v1/traces", base.trim_end_matches('/'))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn telemetry(base: &str, traces: &str, protocol: OtlpProtocol) -> TelemetrySettings {
-        TelemetrySettings {
-            service_name: "vos-gateway".into(),
-            environment: "test".into(),
-            log_format: LogFormat::Json,
-            log_level: "info".into(),
-            otlp_endpoint: base.into(),
-            otlp_traces_endpoint: traces.into(),
-            otlp_protocol: protocol,
-            sample_ratio: 1.0,
-        }
-    }
-
-    #[test]
-    fn no_endpoint_means_no_export() {
-        assert_eq!(
-            export_endpoint(&telemetry(" ", "", OtlpProtocol::Grpc)),
-            None
-        );
-    }
-
-    #[test]
-    fn the_base_endpoint_gets_the_traces_path_over_http_only() {
-        let grpc = telemetry("http://collector:4317", "", OtlpProtocol::Grpc);
-        let http = telemetry("http://collector:4318/", "", OtlpProtocol::HttpProtobuf);
-        let prefixed = telemetry("http://proxy/otlp", "", OtlpProtocol::HttpProtobuf);
-
-        assert_eq!(
-            export_endpoint(&grpc),
-            Some(("telemetry.otlp_endpoint", "http://collector:4317".into()))
-        );
-        assert_eq!(
-            export_endpoint(&http),
-            Some((
-                "telemetry.otlp_endpoint",
-                "http://collector:4318/v1/traces".into()
-            ))
-        );
-        assert_eq!(
-            export_endpoint(&prefixed),
-            Some((
-                "telemetry.otlp_endpoint",
-                "http://proxy/otlp/v1/traces".into()
-            ))
-        );
-    }
-
-    #[test]
-    fn the_traces_endpoint_is_used_as_it_is_and_wins() {
-        let settings = telemetry(
-            "http://collector:4318",
-            "http://other:4318/custom",
-            OtlpProtocol::HttpProtobuf,
-        );
-
-        assert_eq!(
-            export_endpoint(&settings),
-            Some((
-                "telemetry.otlp_traces_endpoint",
-                "http://other:4318/custom".into()
-            ))
-        );
-    }
 }

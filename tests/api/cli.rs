@@ -46,7 +46,7 @@ fn invalid_configuration_exits_2_with_one_line_naming_the_key() {
         ("VOS__RELAY__INTERVAL", "soon", "relay.interval"),
         (
             "OTEL_EXPORTER_OTLP_ENDPOINT",
-            "https://collector:4317",
+            "ftp://collector:4317",
             "telemetry.otlp_endpoint",
         ),
         (

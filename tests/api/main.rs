@@ -15,6 +15,8 @@ mod metrics;
 mod notify;
 mod otlp;
 mod outbox;
+mod privacy;
 mod retention;
 mod status;
+mod tls;
 mod validation;

@@ -21,6 +21,8 @@ pub struct GatewayClient {
 impl GatewayClient {
     /// A client that authenticates with the test admin key.
     pub fn new(address: String) -> Self {
+        // reqwest is built with rustls and no provider of its own: ring, as the gateway uses.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         Self {
             address,
             http: reqwest::Client::builder()

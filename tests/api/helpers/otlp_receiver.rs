@@ -81,6 +81,33 @@ impl OtlpReceiver {
         }
     }
 
+    /// A gRPC receiver over TLS with `identity` (PEM certificate and key), reached as
+    /// `https://localhost:<port>`.
+    pub async fn grpc_tls(certificate: &str, key: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let endpoint = format!(
+            "https://localhost:{}",
+            listener.local_addr().unwrap().port()
+        );
+        let received = Arc::new(Received::default());
+        let service = TraceServiceServer::new(GrpcService(received.clone()));
+        let tls = tonic::transport::ServerTlsConfig::new()
+            .identity(tonic::transport::Identity::from_pem(certificate, key));
+        let server = tokio::spawn(async move {
+            let _ = tonic::transport::Server::builder()
+                .tls_config(tls)
+                .expect("TLS configuration")
+                .add_service(service)
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+                .await;
+        });
+        Self {
+            endpoint,
+            received,
+            server,
+        }
+    }
+
     /// An HTTP receiver: `POST` with an `application/x-protobuf` body, on any path (the path
     /// is recorded, so tests can check which URL the exporter used).
     pub async fn http() -> Self {
