@@ -55,7 +55,14 @@ const RULES: &[(&str, &str, Keep)] = &[
         r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
         Keep::Nothing,
     ),
-    ("card", r"\b\d(?:[ -]?\d){12,18}\b", Keep::LuhnDigits),
+    // Card numbers as people write them: one run of digits, or groups of 4 (Amex 4-6-5). A
+    // separator anywhere else is not a card: "8653-416782620927", the tail of a UUID, would
+    // otherwise pass the Luhn check one time in ten.
+    (
+        "card",
+        r"\b(?:\d{13,19}|\d{4}(?:[ -]\d{4}){2}[ -]\d{1,7}|\d{4}[ -]\d{6}[ -]\d{4,5})\b",
+        Keep::LuhnDigits,
+    ),
 ];
 
 /// Addresses, redacted only when `[privacy] redact_ip_addresses` is on: they are often what an

@@ -7,6 +7,7 @@ use utoipa::{
     Modify, OpenApi,
     openapi::{
         ContentBuilder, Ref, RefOr, Response, ResponseBuilder, Responses,
+        path::{Operation, ParameterIn},
         security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
     },
 };
@@ -76,6 +77,7 @@ impl Modify for BearerKeys {
                 if operation.security.is_some() {
                     add_refusals(&mut operation.responses);
                 }
+                add_parse_failures(operation);
             }
         }
     }
@@ -97,6 +99,33 @@ fn add_refusals(responses: &mut Responses) {
     ];
     for (status, description) in refusals {
         responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| RefOr::T(problem_response(description)));
+    }
+}
+
+/// What the extractors answer before a handler runs: a body that is not JSON, or a query
+/// string that does not parse. Documented here so that no route can forget them.
+fn add_parse_failures(operation: &mut Operation) {
+    let mut failures = Vec::new();
+    if operation.request_body.is_some() {
+        failures.extend([
+            ("400", "Malformed JSON"),
+            ("413", "Body too large"),
+            ("415", "Not `Content-Type: application/json`"),
+        ]);
+    }
+    let has_query =
+        operation.parameters.iter().flatten().any(
+            |parameter| matches!(parameter, RefOr::T(p) if p.parameter_in == ParameterIn::Query),
+        );
+    if has_query {
+        failures.push(("400", "A query parameter that does not parse"));
+    }
+    for (status, description) in failures {
+        operation
+            .responses
             .responses
             .entry(status.to_owned())
             .or_insert_with(|| RefOr::T(problem_response(description)));

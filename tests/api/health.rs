@@ -103,3 +103,27 @@ async fn an_unreachable_broker_is_a_warning_and_notify_still_stores() {
     assert_eq!(body["status"], "warn");
     assert_eq!(body["checks"]["rabbitmq:responseTime"][0]["status"], "fail");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_without_its_schema_is_not_ready_and_notify_is_503_not_500_with_auth_on_or_off()
+{
+    for required in [true, false] {
+        // Arrange: the database exists, but nothing migrates it.
+        let mut settings = test_settings();
+        settings.database.migrate_on_start = false;
+        settings.auth.required = required;
+        let app = TestApp::spawn_with(settings, false).await;
+        let agent = app.unregistered_agent();
+
+        // Act
+        let ready = app.get("/health/ready").await.unwrap();
+        let notify = app.notify(&agent, &notification_body()).await;
+
+        // Assert
+        assert_eq!(ready.status(), 503);
+        assert_eq!(notify.status(), 503, "auth required: {required}");
+        assert!(notify.headers().contains_key("retry-after"));
+        let problem: Value = notify.json().await.unwrap();
+        assert_eq!(problem["type"], "urn:vos:problem:not-ready");
+    }
+}

@@ -107,6 +107,13 @@ fn a_match_keeps_the_surrounding_text_and_names_its_rule() {
 }
 
 #[test]
+fn a_uuid_whose_tail_passes_the_luhn_check_is_not_a_card() {
+    // "8653-416782620927": 16 digits that pass the Luhn check, split where no card is.
+    let text = "d8093e08-e97c-4985-8653-416782620927";
+    assert!(detectors().apply(text, |_| {}).is_none());
+}
+
+#[test]
 fn random_trace_ids_and_uuids_are_never_masked() {
     let detectors = detectors();
     for _ in 0..2000 {
