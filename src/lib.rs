@@ -18,6 +18,7 @@ pub mod outbox;
 pub mod privacy;
 pub mod ratelimit;
 pub mod registry;
+pub mod results;
 pub mod routes;
 pub mod server;
 pub mod startup;

@@ -16,6 +16,7 @@ use crate::{
     outbox::Delivery,
     ratelimit::ClientLimiter,
     registry::Registry,
+    results::{self, Waiters},
     routes, server,
     state::AppState,
     store::{self, Schema},
@@ -94,6 +95,19 @@ impl Application {
             stop.clone(),
         );
         stages.append(delivery_stages).push(publisher_stage);
+        let waiters = Waiters::new(&settings.results);
+        stages.push(results::spawn(
+            pool.clone(),
+            metrics.clone(),
+            waiters.clone(),
+            schema.clone(),
+            (
+                &settings.amqp,
+                &settings.results,
+                settings.database.deadline(),
+            ),
+            stop.clone(),
+        ));
         stages.push(store::retention::spawn(
             pool.clone(),
             metrics.clone(),
@@ -110,6 +124,7 @@ impl Application {
             metrics: metrics.clone(),
             keyring: gate.keyring.clone(),
             registry: gate.registry.clone(),
+            waiters,
             queues: QueueAdmin::new(&settings.amqp),
             broker_addr: broker_addr.into(),
             schema,

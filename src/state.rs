@@ -9,6 +9,7 @@ use crate::{
     broker::{Publisher, QueueAdmin},
     metrics::Metrics,
     registry::Registry,
+    results::Waiters,
     store::{Schema, Writer},
 };
 
@@ -22,6 +23,8 @@ pub struct AppState {
     pub keyring: Keyring,
     /// Registered agents, in memory.
     pub registry: Registry,
+    /// Requests waiting for an agent's outcome.
+    pub waiters: Waiters,
     /// Declares, inspects and deletes agents' queues (registration and agent status).
     pub queues: QueueAdmin,
     /// `host:port` of the broker, for the health check's reachability probe.

@@ -77,6 +77,8 @@ pub fn encode(notification: &Notification) -> Outbound {
         .with_timestamp(notification.accepted_at.timestamp().max(0) as u64)
         .with_type(notification.notification_type.as_str().into())
         .with_app_id("vos-gateway".into())
+        // Where the agent answers (vos_protocol::RESULTS_QUEUE).
+        .with_reply_to(vos_protocol::RESULTS_QUEUE.into())
         .with_headers(headers);
     Outbound { body, properties }
 }

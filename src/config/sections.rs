@@ -21,6 +21,7 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     pub privacy: PrivacySettings,
     pub retention: RetentionSettings,
+    pub results: ResultsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -220,6 +221,18 @@ pub enum ClientAddress {
     Pseudonym,
     /// The address itself.
     Plain,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResultsSettings {
+    pub prefetch: u16,
+    pub batch_size: usize,
+    #[serde(with = "humantime_serde")]
+    pub max_wait: Duration,
+    pub max_waiters: usize,
+    #[serde(with = "humantime_serde")]
+    pub wait_poll: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

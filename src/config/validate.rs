@@ -107,6 +107,15 @@ impl Settings {
                 "\"pseudonym\" needs privacy.pseudonym_secret",
             ));
         }
+        if self.results.prefetch == 0
+            || self.results.batch_size == 0
+            || self.results.wait_poll.is_zero()
+        {
+            return Err(ConfigError::new(
+                "results",
+                "prefetch, batch_size and wait_poll must be greater than 0",
+            ));
+        }
         if self.retention.batch_size < 1 || self.retention.interval.is_zero() {
             return Err(ConfigError::new(
                 "retention",

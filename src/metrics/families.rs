@@ -15,8 +15,8 @@ use prometheus_client::{
 
 use super::labels::{
     AgentLabel, DeliveryLabels, DependencyLabels, FailureLabels, HttpLabels, HttpRouteLabels,
-    LimitLabels, PoolStateLabels, QueueLabels, ReasonLabels, RuleLabels, StageLabels, StatusLabels,
-    TraceExemplar,
+    JourneyLabels, LimitLabels, ModelLabels, OutcomeLabels, PoolStateLabels, QueueLabels,
+    ReasonLabels, RuleLabels, StageLabels, StatusLabels, TokenLabels, ToolLabels, TraceExemplar,
 };
 
 /// OTel's advised buckets for `http.server.request.duration`.
@@ -31,6 +31,12 @@ type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
 
 fn duration_histogram() -> HistogramWithExemplars<TraceExemplar> {
     HistogramWithExemplars::new(DURATION_BUCKETS.into_iter())
+}
+
+/// 5 ms … ~82 s, doubling: a journey through an agent (and its tools and model calls) takes
+/// far longer than a request.
+fn journey_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.005, 2.0, 15))
 }
 
 fn size_histogram() -> Histogram {
@@ -109,6 +115,20 @@ families! {
         => "vos_rate_limited", "Requests answered 429, by the limit that refused them";
     ratelimit_tracked_clients: Gauge = Gauge::default()
         => "vos_ratelimit_tracked_clients", "Client addresses the failed-authentication limiter tracks";
+    results: Family<OutcomeLabels, Counter> = Family::default()
+        => "vos_results", "Agents' results recorded, by outcome";
+    results_dropped: Family<ReasonLabels, Counter> = Family::default()
+        => "vos_results_dropped", "Results that changed nothing: duplicates, for no known notification, unreadable";
+    end_to_end_duration: Histograms<JourneyLabels> = Family::new_with_constructor(journey_histogram)
+        => "vos_notification_end_to_end_duration_seconds", "From acceptance to the agent's result recorded";
+    processing_duration: Histograms<JourneyLabels> = Family::new_with_constructor(journey_histogram)
+        => "vos_notification_processing_duration_seconds", "The agent's own processing time, as it reported it";
+    tool_executions: Family<ToolLabels, Counter> = Family::default()
+        => "vos_tool_executions", "Tool calls agents reported, by agent, tool and status";
+    llm_calls: Family<ModelLabels, Counter> = Family::default()
+        => "vos_llm_calls", "Language-model calls agents reported, by model";
+    llm_tokens: Family<TokenLabels, Counter> = Family::default()
+        => "vos_llm_tokens", "Language-model tokens agents reported, by model and direction";
     retention_deleted: Family<StatusLabels, Counter> = Family::default()
         => "vos_retention_deleted", "Notifications deleted by retention, by the state they were in";
     redactions: Family<RuleLabels, Counter> = Family::default()

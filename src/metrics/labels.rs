@@ -87,6 +87,41 @@ pub struct ReasonLabels {
     pub reason: &'static str,
 }
 
+/// A notification's journey: whose, what kind, how it ended.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JourneyLabels {
+    pub agent_id: Arc<str>,
+    pub notification_type: Arc<str>,
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ToolLabels {
+    pub agent_id: Arc<str>,
+    pub tool: Arc<str>,
+    pub status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TokenLabels {
+    pub model: Arc<str>,
+    /// `input` or `output`.
+    pub direction: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModelLabels {
+    pub model: Arc<str>,
+}
+
+/// `vos_results_dropped_total{reason}`: results that changed nothing.
+pub const RESULT_DROP_REASONS: [&str; 3] = ["duplicate", "unknown", "malformed"];
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StatusLabels {
     pub status: &'static str,

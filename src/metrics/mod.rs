@@ -17,9 +17,10 @@ use prometheus_client::{
 pub use families::Families;
 pub use labels::{
     AUTH_FAILURE_REASONS, AgentLabel, DeliveryLabels, Dependency, DependencyLabels, FailureLabels,
-    HttpLabels, HttpRouteLabels, LabelCap, LimitLabels, Overload, PUBLISH_FAILURE_REASONS,
-    PoolStateLabels, QueueLabels, RATE_LIMITS, ReasonLabels, RuleLabels, StageLabels, StatusLabels,
-    TraceExemplar, TraceIdLabel,
+    HttpLabels, HttpRouteLabels, JourneyLabels, LabelCap, LimitLabels, ModelLabels, OutcomeLabels,
+    Overload, PUBLISH_FAILURE_REASONS, PoolStateLabels, QueueLabels, RATE_LIMITS,
+    RESULT_DROP_REASONS, ReasonLabels, RuleLabels, StageLabels, StatusLabels, TokenLabels,
+    ToolLabels, TraceExemplar, TraceIdLabel,
 };
 
 use crate::privacy;
@@ -50,6 +51,9 @@ pub struct MetricsInner {
     pub types: LabelCap,
     /// Interns route templates (a fixed set; the cap only guards against a mistake).
     pub routes: LabelCap,
+    /// Caps the tool names and model names agents report.
+    pub tools: LabelCap,
+    pub models: LabelCap,
     families: Families,
     process: process::ProcessMetrics,
 }
@@ -80,6 +84,8 @@ impl Metrics {
             agents: LabelCap::new(max_agent_labels),
             types: LabelCap::new(max_agent_labels),
             routes: LabelCap::new(MAX_ROUTES),
+            tools: LabelCap::new(max_agent_labels),
+            models: LabelCap::new(max_agent_labels),
             families,
             process,
         }));
@@ -113,12 +119,91 @@ impl Metrics {
                 .get_or_create(&LimitLabels { limit })
                 .inc_by(0);
         }
+        for reason in RESULT_DROP_REASONS {
+            self.results_dropped
+                .get_or_create(&ReasonLabels { reason })
+                .inc_by(0);
+        }
+        for outcome in ["completed", "failed"] {
+            self.results
+                .get_or_create(&OutcomeLabels { outcome })
+                .inc_by(0);
+        }
         for status in ["published", "failed"] {
             self.retention_deleted
                 .get_or_create(&StatusLabels { status })
                 .inc_by(0);
         }
         self.pool_connections(0, 0);
+    }
+
+    /// Label values for a journey, with the agent id and type capped.
+    pub fn journey_labels(
+        &self,
+        agent_id: &str,
+        notification_type: &str,
+        outcome: &'static str,
+    ) -> JourneyLabels {
+        JourneyLabels {
+            agent_id: self.agents.label(agent_id),
+            notification_type: self.types.label(notification_type),
+            outcome,
+        }
+    }
+
+    /// One result recorded: its outcome, end-to-end and processing time.
+    pub fn result_recorded(
+        &self,
+        labels: &JourneyLabels,
+        end_to_end: std::time::Duration,
+        processing: std::time::Duration,
+    ) {
+        self.results
+            .get_or_create(&OutcomeLabels {
+                outcome: labels.outcome,
+            })
+            .inc();
+        self.end_to_end_duration
+            .get_or_create(labels)
+            .observe(end_to_end.as_secs_f64());
+        self.processing_duration
+            .get_or_create(labels)
+            .observe(processing.as_secs_f64());
+    }
+
+    /// One result that changed nothing (`duplicate`, `unknown`, `malformed`).
+    pub fn result_dropped(&self, reason: &'static str) {
+        self.results_dropped
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    /// One tool call an agent reported; `status` other than `ok` counts as `error`.
+    pub fn tool_executed(&self, agent_id: &str, tool: &str, status: &str) {
+        let labels = ToolLabels {
+            agent_id: self.agents.label(agent_id),
+            tool: self.tools.label(tool),
+            status: if status == "ok" { "ok" } else { "error" },
+        };
+        self.tool_executions.get_or_create(&labels).inc();
+    }
+
+    /// One language-model call an agent reported.
+    pub fn llm_used(&self, model: &str, input_tokens: u64, output_tokens: u64) {
+        let model = self.models.label(model);
+        self.llm_calls
+            .get_or_create(&ModelLabels {
+                model: model.clone(),
+            })
+            .inc();
+        for (direction, tokens) in [("input", input_tokens), ("output", output_tokens)] {
+            self.llm_tokens
+                .get_or_create(&TokenLabels {
+                    model: model.clone(),
+                    direction,
+                })
+                .inc_by(tokens);
+        }
     }
 
     /// Counts notifications retention deleted.

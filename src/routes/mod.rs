@@ -9,6 +9,7 @@ mod keys;
 mod metrics;
 mod openapi;
 mod status;
+mod status_view;
 
 pub use openapi::ApiDoc;
 

@@ -1,85 +1,89 @@
-//! `GET /api/v1/notifications/{notification_id}`: the stored record and its delivery state.
+//! `GET /api/v1/notifications/{notification_id}`: the stored record, its delivery state and,
+//! once the agent answered, its outcome; `?wait=10s` waits for the outcome.
+
+use std::time::Duration;
 
 use axum::{
     Extension, Json,
-    extract::{Path, State},
+    extract::{Path, Query, State},
 };
-use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::Deserialize;
+use tokio::time::Instant;
 use uuid::Uuid;
 
+use super::status_view::NotificationView;
 use crate::{
     auth::Principal,
-    domain::{DeliveryState, Payload},
+    domain::ValidationError,
     error::ApiError,
     state::AppState,
-    store::notifications,
+    store::{StoredNotification, notifications},
 };
 
-/// A stored notification and its delivery state.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct NotificationView {
-    pub notification_id: Uuid,
-    pub agent_id: String,
-    pub notification_type: String,
-    pub source: String,
-    /// Exactly as accepted.
-    #[schema(value_type = Object)]
-    pub payload: Payload,
-    pub correlation_id: String,
-    pub trace_id: String,
-    pub span_id: String,
-    pub status: DeliveryState,
-    pub attempts: i32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
-    pub accepted_at: DateTime<Utc>,
-    pub published_at: Option<DateTime<Utc>>,
-    pub failed_at: Option<DateTime<Utc>>,
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct StatusParams {
+    /// Wait up to this long (e.g. `10s`, `500ms`; at most 30 s) for the agent's outcome, and
+    /// answer as soon as it is known.
+    #[param(value_type = Option<String>, example = "10s")]
+    pub wait: Option<String>,
 }
 
-/// A notification's record and delivery state (`pending`, `published`, `failed`).
+/// A notification's record, delivery state (`pending`, `published`, `failed`) and outcome
+/// (`null` until the agent answers, then `completed` or `failed`).
 #[utoipa::path(
     get,
     path = "/api/v1/notifications/{notification_id}",
     tag = "notifications",
     security(("bearer" = [])),
-    params(("notification_id" = uuid::Uuid, Path, description = "The id from the 202 answer")),
+    params(("notification_id" = uuid::Uuid, Path, description = "The id from the 202 answer"), StatusParams),
     responses(
         (status = 200, body = NotificationView),
         (status = 400, description = "Not a UUID", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid key", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key lacks the read scope", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such notification among the key's agents", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`wait` is not a duration", body = crate::error::Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn show(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
+    Query(params): Query<StatusParams>,
 ) -> Result<Json<NotificationView>, ApiError> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::InvalidNotificationId)?;
-    // Another agent's notification is as absent as one that never existed.
-    let stored = notifications::find(&state.pool, id)
+    let wait = wait_for(params.wait.as_deref(), state.waiters.max_wait())?;
+    let deadline = Instant::now() + wait;
+    // Past `[results] max_waiters`, a request answers at once rather than wait.
+    let mut waiting = (!wait.is_zero()).then(|| state.waiters.join()).flatten();
+    loop {
+        let stored = find(&state, &principal, id).await?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        match &mut waiting {
+            Some(waiting) if stored.answer.is_none() && !left.is_zero() => {
+                waiting.next(id, left).await
+            }
+            _ => return Ok(Json(NotificationView::from(stored))),
+        }
+    }
+}
+
+/// Another agent's notification is as absent as one that never existed.
+async fn find(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<StoredNotification, ApiError> {
+    notifications::find(&state.pool, id)
         .await?
         .filter(|stored| principal.covers(stored.notification.agent_id.as_str()))
-        .ok_or(ApiError::NotificationNotFound)?;
-    let n = stored.notification;
-    Ok(Json(NotificationView {
-        notification_id: n.notification_id,
-        agent_id: n.agent_id.as_str().to_owned(),
-        notification_type: n.notification_type,
-        source: n.source,
-        payload: n.payload,
-        correlation_id: n.correlation_id,
-        trace_id: n.trace.trace_id.to_string(),
-        span_id: n.trace.span_id.to_string(),
-        status: stored.status,
-        attempts: stored.attempts,
-        last_error: stored.last_error,
-        accepted_at: n.accepted_at,
-        published_at: stored.published_at,
-        failed_at: stored.failed_at,
-    }))
+        .ok_or(ApiError::NotificationNotFound)
+}
+
+/// `?wait=`: a duration, capped at `max`; none means no wait.
+fn wait_for(wait: Option<&str>, max: Duration) -> Result<Duration, ApiError> {
+    let Some(wait) = wait else {
+        return Ok(Duration::ZERO);
+    };
+    let wait = humantime::parse_duration(wait.trim())
+        .map_err(|_| ValidationError::new("wait", "must be a duration such as 10s or 500ms"))?;
+    Ok(wait.min(max))
 }

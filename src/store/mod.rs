@@ -5,6 +5,7 @@ pub mod changes;
 mod error;
 pub mod keys;
 pub mod notifications;
+pub mod results;
 pub mod retention;
 mod schema;
 mod writer;
@@ -17,7 +18,7 @@ use sqlx::{
 };
 
 pub use error::{StoreError, bounded};
-pub use notifications::{Backlog, StoredNotification};
+pub use notifications::{Answer, Backlog, StoredNotification};
 pub use schema::{MIGRATOR, Schema, prepare};
 pub use writer::{CommitError, OnCommitted, Writer};
 

@@ -23,6 +23,23 @@ pub struct StoredNotification {
     pub last_error: Option<String>,
     pub published_at: Option<DateTime<Utc>>,
     pub failed_at: Option<DateTime<Utc>>,
+    /// The agent's result, once recorded.
+    pub answer: Option<Answer>,
+}
+
+/// What the agent answered, as recorded (JSON fields as the agent sent them).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// `completed` or `failed`.
+    pub outcome: String,
+    pub result: Option<String>,
+    pub error: Option<String>,
+    pub tools: Option<String>,
+    pub llm: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// When the gateway recorded it.
+    pub recorded_at: Option<DateTime<Utc>>,
 }
 
 /// The notification an agent's idempotency key was first used for.

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::StoredNotification;
+use super::{Answer, StoredNotification};
 use crate::{
     domain::{AgentId, DeliveryState, IdempotencyKey, Notification, Payload},
     store::StoreError,
@@ -16,7 +16,8 @@ macro_rules! columns {
         "notification_id, agent_id, notification_type, source, payload::text as payload, \
          correlation_id, trace_id, \
          span_id, trace_sampled, tracestate, status, attempts, last_error, accepted_at, \
-         published_at, failed_at, idempotency_key"
+         published_at, failed_at, idempotency_key, outcome, result::text as result, error, \
+         tools::text as tools, llm::text as llm, started_at, completed_at, result_recorded_at"
     };
 }
 
@@ -39,6 +40,14 @@ pub(super) struct Row {
     published_at: Option<DateTime<Utc>>,
     failed_at: Option<DateTime<Utc>>,
     idempotency_key: Option<String>,
+    outcome: Option<String>,
+    result: Option<String>,
+    error: Option<String>,
+    tools: Option<String>,
+    llm: Option<String>,
+    started_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+    result_recorded_at: Option<DateTime<Utc>>,
 }
 
 impl Row {
@@ -80,6 +89,16 @@ impl Row {
             last_error: self.last_error,
             published_at: self.published_at,
             failed_at: self.failed_at,
+            answer: self.outcome.map(|outcome| Answer {
+                outcome,
+                result: self.result,
+                error: self.error,
+                tools: self.tools,
+                llm: self.llm,
+                started_at: self.started_at,
+                completed_at: self.completed_at,
+                recorded_at: self.result_recorded_at,
+            }),
         })
     }
 }
