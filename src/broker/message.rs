@@ -36,7 +36,7 @@ pub struct Outbound {
 }
 
 /// Encodes `notification` for its agent's queue.
-pub fn encode(notification: &Notification) -> Outbound {
+pub fn encode(notification: &Notification, reply_to: &str) -> Outbound {
     let body = Body {
         notification_id: notification.notification_id,
         agent_id: notification.agent_id.as_str(),
@@ -77,8 +77,8 @@ pub fn encode(notification: &Notification) -> Outbound {
         .with_timestamp(notification.accepted_at.timestamp().max(0) as u64)
         .with_type(notification.notification_type.as_str().into())
         .with_app_id("vos-gateway".into())
-        // Where the agent answers (vos_protocol::RESULTS_QUEUE).
-        .with_reply_to(vos_protocol::RESULTS_QUEUE.into())
+        // Where the agent answers: `[amqp] results_queue`, `vos.results` by default.
+        .with_reply_to(reply_to.into())
         .with_headers(headers);
     Outbound { body, properties }
 }

@@ -149,7 +149,7 @@ impl Session {
             job.answer(PublishResult::Unavailable);
             return Err(format!("declaring {queue}: {error}"));
         }
-        let outbound = message::encode(&job.notification);
+        let outbound = message::encode(&job.notification, &settings.results_queue);
         job.span
             .record("messaging.message.body.size", outbound.body.len());
         // mandatory: an unroutable message comes back as basic.return instead of vanishing.

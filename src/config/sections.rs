@@ -93,6 +93,9 @@ impl DatabaseSettings {
 #[serde(deny_unknown_fields)]
 pub struct AmqpSettings {
     pub url: String,
+    /// The queue agents answer on (every message's `reply_to`) and the results stage consumes;
+    /// unreadable results go to `{results_queue}.dlq`.
+    pub results_queue: String,
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
     #[serde(with = "humantime_serde")]

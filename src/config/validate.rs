@@ -78,6 +78,17 @@ impl Settings {
                 ));
             }
         }
+        // AMQP queue names are at most 255 bytes, and the dead-letter queue adds ".dlq".
+        let results_queue = self.amqp.results_queue.trim();
+        if results_queue.is_empty()
+            || results_queue.len() > 251
+            || results_queue.starts_with("amq.")
+        {
+            return Err(ConfigError::new(
+                "amqp.results_queue",
+                "must be a queue name of 1 to 251 bytes, not starting with \"amq.\"",
+            ));
+        }
         let bootstrap = self.auth.bootstrap_admin_key.expose();
         if !bootstrap.is_empty() && ApiKey::parse(bootstrap).is_err() {
             return Err(ConfigError::new(

@@ -145,20 +145,24 @@ fn consumer_span(readable: &Readable<'_>) -> tracing::Span {
         .correlation_id()
         .as_ref()
         .map(|id| id.to_string());
+    // Published to the default exchange, so the routing key is the queue: `vos.results`
+    // unless `[amqp] results_queue` says otherwise.
+    let queue = readable.delivery.routing_key.as_str();
     let span = tracing::info_span!(
         "process",
-        otel.name = "process vos.results",
+        otel.name = format!("process {queue}"),
         otel.kind = "consumer",
         messaging.system = "rabbitmq",
         messaging.operation.type = "process",
         messaging.operation.name = "process",
-        messaging.destination.name = vos_protocol::RESULTS_QUEUE,
+        messaging.destination.name = queue,
         messaging.message.id = message_id.as_deref(),
         messaging.message.conversation_id = correlation_id.as_deref(),
         messaging.rabbitmq.message.delivery_tag = readable.delivery.delivery_tag,
         messaging.message.body.size = readable.delivery.data.len(),
         vos.notification_id = %readable.result.notification_id,
         vos.outcome = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
         correlation_id = correlation_id.as_deref(),
     );
     if let Some(parent) = traceparent(properties) {

@@ -15,7 +15,6 @@ use lapin::{
 };
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
-use vos_protocol::{RESULTS_DEAD_LETTERS, RESULTS_QUEUE};
 
 use super::{Consumer, record};
 
@@ -39,7 +38,8 @@ pub(super) async fn open(consumer: &Consumer) -> Result<Session, lapin::Error> {
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await?;
-    for queue in [RESULTS_QUEUE, RESULTS_DEAD_LETTERS] {
+    let results = consumer.amqp.results_queue.as_str();
+    for queue in [results, &dead_letters(results)] {
         channel
             .queue_declare(
                 queue.into(),
@@ -53,7 +53,7 @@ pub(super) async fn open(consumer: &Consumer) -> Result<Session, lapin::Error> {
         .await?;
     let stream = channel
         .basic_consume(
-            RESULTS_QUEUE.into(),
+            results.into(),
             "vos-gateway-results".into(),
             BasicConsumeOptions::default(),
             FieldTable::default(),
@@ -181,7 +181,7 @@ impl Session {
             amqp,
             self.channel.basic_publish(
                 "".into(),
-                RESULTS_DEAD_LETTERS.into(),
+                dead_letters(&amqp.results_queue).as_str().into(),
                 BasicPublishOptions::default(),
                 &delivery.data,
                 properties,
@@ -192,6 +192,11 @@ impl Session {
         bounded(amqp, delivery.acker.ack(BasicAckOptions::default())).await?;
         Ok(())
     }
+}
+
+/// Where unreadable results go: `vos.results.dlq` for the default queue.
+fn dead_letters(results_queue: &str) -> String {
+    format!("{results_queue}.dlq")
 }
 
 /// One broker step within `confirm_timeout`; a failure or a timeout ends the session.

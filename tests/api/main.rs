@@ -16,6 +16,7 @@ mod notify;
 mod otlp;
 mod outbox;
 mod privacy;
+mod results;
 mod retention;
 mod status;
 mod tls;

@@ -12,7 +12,7 @@ use vos_gateway::{config::Settings, startup::Application, telemetry};
 
 use super::{
     AgentQueues, GatewayClient, TestDatabase, admin_key, amqp_url, fresh_database_url,
-    services_lock_async, test_pool, wait_until_ready,
+    results_queue_for, services_lock_async, test_pool, wait_until_ready,
 };
 
 /// Starting takes little more than creating and migrating the database.
@@ -54,6 +54,7 @@ pub fn test_settings() -> Settings {
     settings.server.addr = "127.0.0.1:0".parse().unwrap();
     settings.database.url = fresh_database_url();
     settings.amqp.url = amqp_url();
+    settings.amqp.results_queue = results_queue_for(&settings.database.url);
     settings.relay.grace = Duration::from_millis(500);
     settings.relay.interval = Duration::from_millis(100);
     settings.server.shutdown_grace = Duration::from_secs(5);

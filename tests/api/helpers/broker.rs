@@ -95,6 +95,15 @@ impl Broker {
         Some((found.message_count(), found.consumer_count()))
     }
 
+    /// Deletes `queue` (if it exists).
+    pub async fn delete_queue(&self, queue: &str) {
+        let channel = self.fresh_channel().await;
+        let _ = channel
+            .queue_delete(queue.into(), lapin::options::QueueDeleteOptions::default())
+            .await;
+        let _ = channel.close(200, "deleted".into()).await;
+    }
+
     /// Messages ready in `queue`; 0 when it does not exist.
     pub async fn queue_depth(&self, queue: &str) -> u32 {
         self.queue_state(queue)

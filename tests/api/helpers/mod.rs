@@ -13,6 +13,7 @@ mod output;
 mod process;
 mod proxy;
 mod records;
+mod results;
 mod services;
 mod spans;
 mod wait;
@@ -30,9 +31,10 @@ pub use otlp_receiver::OtlpReceiver;
 pub use process::{GatewayProcess, gateway_command};
 pub use proxy::Proxy;
 pub use records::{consume, pending_rows, stored_rows, wait_drained};
+pub use results::{completed_result, failed_result};
 pub use services::{
-    AgentQueues, TestDatabase, amqp_url, closed_port, fresh_database_url, services_lock,
-    services_lock_async, test_pool,
+    AgentQueues, TestDatabase, amqp_url, closed_port, fresh_database_url, results_queue_for,
+    services_lock, services_lock_async, test_pool,
 };
-pub use spans::{attributes, named};
+pub use spans::{ReceivedSpan, attributes, named};
 pub use wait::{wait_for, wait_until_ready};

@@ -11,7 +11,7 @@ use std::{
 
 use super::{
     AgentQueues, GatewayClient, TestDatabase, admin_key, amqp_url, closed_port, output::Output,
-    services_lock_async, wait_until_ready,
+    results_queue_for, services_lock_async, wait_until_ready,
 };
 
 /// How long the binary may take to become ready (it creates and migrates its database).
@@ -100,6 +100,20 @@ impl GatewayProcessBuilder {
                 (own.url.clone(), Some(own))
             }
         };
+        // The database's results queue, unless the test names another (which it then owns).
+        let queues = AgentQueues::default();
+        let results_queue = match self
+            .env
+            .iter()
+            .rfind(|(name, _)| name == "VOS__AMQP__RESULTS_QUEUE")
+        {
+            Some((_, queue)) => {
+                queues.track(queue.clone());
+                queues.track(format!("{queue}.dlq"));
+                queue.clone()
+            }
+            None => results_queue_for(&database_url),
+        };
         let mut command = gateway_command();
         command
             .arg("serve")
@@ -108,6 +122,7 @@ impl GatewayProcessBuilder {
             .env("VOS__RATE_LIMIT__PER_KEY", "off")
             .env("VOS__RATE_LIMIT__PER_AGENT", "off")
             .env("VOS__SERVER__ADDR", format!("127.0.0.1:{port}"))
+            .env("VOS__AMQP__RESULTS_QUEUE", &results_queue)
             .env("DATABASE_URL", database_url)
             .env("AMQP_URL", self.amqp_url.unwrap_or_else(amqp_url))
             .envs(self.env)
@@ -117,7 +132,8 @@ impl GatewayProcessBuilder {
             client: GatewayClient::new(format!("http://127.0.0.1:{port}")),
             child,
             output,
-            queues: AgentQueues::default(),
+            queues,
+            results_queue,
             _database: database,
             _services: services,
         };
@@ -138,6 +154,7 @@ pub struct GatewayProcess {
     output: Output,
     // Dropped in this order, after the child: queues, database, then the lock.
     queues: AgentQueues,
+    results_queue: String,
     _database: Option<TestDatabase>,
     _services: std::fs::File,
 }
@@ -152,6 +169,11 @@ impl GatewayProcess {
         let agent = self.queues.agent();
         self.register(&agent).await;
         agent
+    }
+
+    /// The queue this gateway consumes agents' results from.
+    pub fn results_queue(&self) -> String {
+        self.results_queue.clone()
     }
 
     pub fn pid(&self) -> u32 {

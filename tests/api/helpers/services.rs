@@ -64,6 +64,15 @@ pub fn fresh_database_url() -> String {
     )
 }
 
+/// The results queue of the gateways on `database_url`: one per test database, as in
+/// production one per deployment, so that gateways of other tests never take its results
+/// (they would drop them as unknown). Deleted with the database.
+pub fn results_queue_for(database_url: &str) -> String {
+    let name = database_url.rsplit('/').next().unwrap_or("vos");
+    let name = name.split('?').next().unwrap_or(name);
+    format!("{name}.results")
+}
+
 /// A database of its own, dropped (with force) at the end. The first gateway to start on it
 /// creates and migrates it.
 pub struct TestDatabase {
@@ -94,7 +103,9 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        clean_up_blocking(Vec::new(), Some(self.name.clone()));
+        let results = results_queue_for(&self.url);
+        let queues = vec![format!("{results}.dlq"), results];
+        clean_up_blocking(queues, Some(self.name.clone()));
     }
 }
 
@@ -116,6 +127,11 @@ impl AgentQueues {
         let agent = format!("test-{}", &Uuid::new_v4().simple().to_string()[..12]);
         self.0.lock().unwrap().push(format!("{agent}_queue"));
         agent
+    }
+
+    /// Another queue to delete at the end.
+    pub fn track(&self, queue: String) {
+        self.0.lock().unwrap().push(queue);
     }
 }
 
