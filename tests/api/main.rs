@@ -9,6 +9,7 @@ mod faults;
 mod health;
 mod helpers;
 mod idempotency;
+mod journey;
 mod limits;
 mod logs;
 mod metrics;

@@ -13,7 +13,6 @@ mod broker;
 mod database;
 mod lifecycle;
 mod load;
-mod rabbit;
 mod report;
 
 use std::time::Duration;
@@ -23,14 +22,13 @@ use tokio::time::Instant;
 
 use self::{
     load::{Load, Plan},
-    rabbit::StoppedBroker,
     report::{Attempt, Outcome},
 };
 use lapin::options::QueueDeleteOptions;
 
 use crate::helpers::{
-    Broker, GatewayClient, GatewayProcess, Ledger, Proxy, TestApp, TestDatabase, amqp_url,
-    closed_port, consume, metric, metric_labelled, metric_value, pending_rows, scrape,
+    Broker, GatewayClient, GatewayProcess, Ledger, Proxy, StoppedBroker, TestApp, TestDatabase,
+    amqp_url, closed_port, consume, metric, metric_labelled, metric_value, pending_rows, scrape,
     services_lock_async, stored_rows, test_settings, wait_drained, wait_for,
 };
 

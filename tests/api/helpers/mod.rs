@@ -3,6 +3,7 @@
 //! mocks: everything talks to the local services.
 
 mod access;
+mod agent;
 mod app;
 mod broker;
 mod client;
@@ -12,6 +13,7 @@ mod otlp_receiver;
 mod output;
 mod process;
 mod proxy;
+mod rabbit;
 mod records;
 mod results;
 mod services;
@@ -22,6 +24,7 @@ pub use access::{
     issue_key, malformed_key, mistyped, notification_count, problem, revoke_key, secret_parts,
     unknown_key,
 };
+pub use agent::AgentProcess;
 pub use app::{TestApp, test_settings};
 pub use broker::{Broker, header_str};
 pub use client::{GatewayClient, admin_key, notification_body, numbered_notification};
@@ -30,6 +33,7 @@ pub use metrics::{metric, metric_labelled, metric_value, scrape, scrape_as};
 pub use otlp_receiver::OtlpReceiver;
 pub use process::{GatewayProcess, gateway_command};
 pub use proxy::Proxy;
+pub use rabbit::StoppedBroker;
 pub use records::{consume, pending_rows, stored_rows, wait_drained};
 pub use results::{completed_result, failed_result};
 pub use services::{
