@@ -1,5 +1,6 @@
-//! Command line: `serve` (the default), `migrate`, `healthcheck` and `keys`.
+//! Command line: `serve` (the default), `migrate`, `healthcheck`, `keys` and `agents`.
 
+mod agents;
 mod healthcheck;
 mod keys;
 mod migrate;
@@ -38,6 +39,9 @@ pub enum Command {
     /// Manage API keys in the database.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Register and list agents in the database.
+    #[command(subcommand)]
+    Agents(agents::AgentsCommand),
 }
 
 /// How a command ended, as an exit status: 2 for invalid configuration or usage (what an
@@ -81,6 +85,7 @@ pub fn run() -> ExitCode {
             Command::Migrate => migrate::migrate(settings).await,
             Command::Healthcheck { url } => healthcheck::healthcheck(&settings, url).await,
             Command::Keys(command) => keys::keys(settings, command).await,
+            Command::Agents(command) => agents::agents(settings, command).await,
         }
     });
     exit.report()

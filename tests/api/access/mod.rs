@@ -5,6 +5,7 @@
 mod admin_listener;
 mod agent_status;
 mod agents;
+mod agents_cli;
 mod bootstrap;
 mod defaults;
 mod key_requests;

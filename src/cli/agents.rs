@@ -1,0 +1,96 @@
+//! `vos-gateway agents`: register and list agents straight in the database, for deployments
+//! that set their agents up before any admin key is at hand (the compose stack's demo agent).
+//! The same as `PUT /api/v1/agents/{agent_id}`; running gateways see it within
+//! `[auth] refresh_interval` and declare the queue on first use.
+
+use clap::Subcommand;
+
+use super::{Exit, error_chain};
+use crate::{
+    config::Settings,
+    domain::{AgentId, QueueType},
+    store::{self, agents},
+};
+
+#[derive(Debug, Subcommand)]
+pub enum AgentsCommand {
+    /// Register an agent, or update its description and queue type.
+    Register {
+        #[arg(value_name = "AGENT_ID")]
+        agent_id: String,
+        /// What the agent does, for people reading the list.
+        #[arg(long)]
+        description: Option<String>,
+        /// `classic` (what agents built from the seed declare) or `quorum` (replicated).
+        #[arg(long, default_value = "classic", value_parser = ["classic", "quorum"])]
+        queue_type: String,
+    },
+    /// List registered agents.
+    List,
+}
+
+pub(super) async fn agents(settings: Settings, command: AgentsCommand) -> Exit {
+    let pool = match store::pool(&settings.database) {
+        Ok(pool) => pool,
+        Err(error) => {
+            return Exit::Configuration(format!("invalid configuration: `database.url`: {error}"));
+        }
+    };
+    // Before the first `serve`, the database may not exist yet.
+    if let Err(error) = store::prepare(&settings.database, &pool).await {
+        pool.close().await;
+        return Exit::Failure(error_chain(&error));
+    }
+    let done = match command {
+        AgentsCommand::Register {
+            agent_id,
+            description,
+            queue_type,
+        } => register(&pool, &agent_id, description.as_deref(), &queue_type).await,
+        AgentsCommand::List => list(&pool).await,
+    };
+    pool.close().await;
+    match done {
+        Ok(()) => Exit::Success,
+        Err(message) => Exit::Failure(message),
+    }
+}
+
+async fn register(
+    pool: &sqlx::PgPool,
+    agent_id: &str,
+    description: Option<&str>,
+    queue_type: &str,
+) -> Result<(), String> {
+    let agent_id = AgentId::parse(agent_id).map_err(|error| error.to_string())?;
+    let (record, created) =
+        agents::upsert(pool, &agent_id, description, QueueType::parse(queue_type))
+            .await
+            .map_err(|error| error_chain(&error))?;
+    let verb = if created { "registered" } else { "updated" };
+    eprintln!(
+        "{verb} {} ({} queue {}_queue)",
+        record.agent_id.as_str(),
+        record.queue_type.as_str(),
+        record.agent_id.as_str()
+    );
+    Ok(())
+}
+
+async fn list(pool: &sqlx::PgPool) -> Result<(), String> {
+    let records = agents::all(pool)
+        .await
+        .map_err(|error| error_chain(&error))?;
+    println!("AGENT ID                          QUEUE TYPE  REGISTERED AT");
+    for record in records {
+        println!(
+            "{:<32}  {:<10}  {}",
+            record.agent_id.as_str(),
+            record.queue_type.as_str(),
+            record
+                .registered_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+    }
+    Ok(())
+}
