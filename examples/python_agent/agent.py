@@ -72,7 +72,9 @@ class VOSAgent:
         if kind == "echo":
             return payload
         if kind == "weather":
-            return {"weather": self.call_tool("get_weather", tools, get_weather, payload.get("city", "Paris"))}
+            return {"weather": self.call_tool("get_weather", tools, get_weather, str(payload.get("city", "Paris")))}
+        if kind == "fail":
+            raise RuntimeError("asked to fail")
         return {"handled": kind}
 
     def call_tool(self, name: str, tools: list, fn, *args):
@@ -196,6 +198,7 @@ def main():
     args = parser.parse_args()
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("pika").setLevel(logging.WARNING)
     provider = setup_tracing()
     agent = VOSAgent(args.agent_id, os.environ.get("AMQP_URL", DEFAULT_AMQP_URL), args.prefetch)
     signal.signal(signal.SIGTERM, agent.stop)
