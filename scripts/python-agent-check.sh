@@ -171,11 +171,11 @@ done
 
 log "notifications"
 set +e
-"$py" - "$base" "$admin_key" "$agent_id" "$spans" "$agent_pid" <<'PY'
+"$py" - "$base" "$admin_key" "$agent_id" "$spans" "$agent_pid" "$work/agent.log" <<'PY'
 import json, os, signal, sys, time, urllib.request
 from collections import defaultdict
 
-base, key, agent_id, spans_path, agent_pid = sys.argv[1:6]
+base, key, agent_id, spans_path, agent_pid, agent_log = sys.argv[1:7]
 queue = f"{agent_id}_queue"
 failures = []
 
@@ -224,6 +224,34 @@ check("asked to fail" in (statuses["fail"].get("error") or ""), "fail: error say
 check((statuses["weather"].get("result") or {}).get("weather", {}).get("city") == "Lisbon",
       "weather: result has the weather for the city asked")
 
+# A redelivery, straight to the queue: the echo notification again under a new message id, its
+# traceparent sent as bytes (AMQP byte array, not a string), twice. The agent continues that
+# context and answers once (the gateway drops the answer: the notification has one already).
+import pika, secrets
+raw_trace, raw_parent = secrets.token_hex(16), secrets.token_hex(8)
+raw_id = f"check-{secrets.token_hex(8)}"
+body = json.dumps({"notification_id": sent["echo"]["notification_id"], "agent_id": agent_id,
+                   "notification_type": "echo", "source": "python-agent-check", "payload": cases["echo"],
+                   "trace_id": raw_trace, "span_id": raw_parent, "correlation_id": "python-agent-check",
+                   "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}).encode()
+connection = pika.BlockingConnection(pika.URLParameters("amqp://guest:guest@127.0.0.1:5672/%2f"))
+channel = connection.channel()
+channel.confirm_delivery()
+for _ in range(2):
+    channel.basic_publish("", queue, body, pika.BasicProperties(
+        message_id=raw_id, correlation_id="python-agent-check", reply_to="vos.results", delivery_mode=2,
+        content_type="application/json", headers={"traceparent": f"00-{raw_trace}-{raw_parent}-01".encode()}))
+connection.close()
+deadline = time.monotonic() + 10
+while time.monotonic() < deadline:
+    with open(agent_log) as f:
+        if f"duplicate {raw_id} dropped" in f.read():
+            break
+    time.sleep(0.1)
+agent_lines = open(agent_log).read()
+check(agent_lines.count("completed (echo") == 2 and f"duplicate {raw_id} dropped" in agent_lines,
+      "redelivery: the agent handled it once and logged the duplicate as dropped")
+
 # Stop the agent (SIGTERM flushes its spans), then wait for every expected span.
 os.kill(int(agent_pid), signal.SIGTERM)
 
@@ -267,7 +295,8 @@ deadline = time.monotonic() + 20
 while True:
     by_trace = load()
     missing = {kind: chain(by_trace.get(view["trace_id"], []), kind) for kind, view in statuses.items()}
-    if not any(missing.values()) or time.monotonic() > deadline:
+    raw_seen = any(s["service"] == "python-agent" for s in by_trace.get(raw_trace, []))
+    if (not any(missing.values()) and raw_seen) or time.monotonic() > deadline:
         break
     time.sleep(0.25)
 for kind, view in statuses.items():
@@ -275,6 +304,11 @@ for kind, view in statuses.items():
     services = sorted({s["service"] for s in found})
     check(not missing[kind], f"{kind}: trace {view['trace_id']} has {len(found)} spans from {services}"
           + (f"; missing {missing[kind]}" if missing[kind] else " (server, producer, agent consumer, results consumer)"))
+
+raw = [s for s in by_trace.get(raw_trace, []) if s["service"] == "python-agent" and s["kind"] == "consumer"]
+check(len(raw) == 1 and raw[0]["parent"] == raw_parent and raw[0]["links"] == [raw_parent],
+      f"redelivery: traceparent as bytes continued (parent and link), duplicate message_id dropped "
+      f"({len(raw)} process span(s))")
 
 print(f"{len(failures) == 0 and 'all checks passed' or f'{len(failures)} check(s) failed'}")
 sys.exit(1 if failures else 0)
