@@ -19,10 +19,10 @@ cd "$(dirname "$0")/.."
 
 # Hold the test suite's services lock shared, as every test and the benchmark do: a test that
 # stops Postgres or RabbitMQ takes it exclusively, so it waits instead of pulling one away.
-lock=${TMPDIR:-/tmp}/vos-gateway-tests.lock
-if [[ -z ${PYTHON_AGENT_CHECK_LOCKED:-} ]] && command -v flock >/dev/null; then
-  export PYTHON_AGENT_CHECK_LOCKED=1
-  exec flock -s "$lock" "$0" "$@"
+# (On a descriptor of this shell, not `exec flock`: signals then reach this script's trap.)
+if command -v flock >/dev/null; then
+  exec {lock_fd}>>"${TMPDIR:-/tmp}/vos-gateway-tests.lock"
+  flock -s "$lock_fd"
 fi
 
 began=$(date +%s)
