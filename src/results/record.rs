@@ -4,6 +4,7 @@
 use lapin::{message::Delivery, types::AMQPValue};
 use opentelemetry::{Context, trace::TraceContextExt};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use uuid::Uuid;
 use vos_protocol::{AgentResult, Outcome};
 
 use super::Consumer;
@@ -73,22 +74,32 @@ fn is_sound(result: &AgentResult) -> bool {
             .is_none_or(|r| r.get().starts_with('{'))
 }
 
-/// Records the readable results in one statement, then spans, metrics and waiters.
+/// Records the readable results in one statement, then metrics and waiters. Each result's
+/// span starts before the write, so its duration includes the commit it waited for.
 pub(super) async fn record(
     consumer: &Consumer,
     readable: Vec<Readable<'_>>,
 ) -> Result<(), StoreError> {
+    let spans: Vec<tracing::Span> = readable.iter().map(consumer_span).collect();
+    let span_of = |id: Uuid| {
+        let index = readable.iter().position(|r| r.result.notification_id == id);
+        index.map(|index| (&readable[index], &spans[index]))
+    };
     let rows: Vec<NewResult> = readable.iter().map(|r| new_result(&r.result)).collect();
-    let batch = bounded(consumer.deadline, results::record(&consumer.pool, &rows)).await?;
+    let batch = match bounded(consumer.deadline, results::record(&consumer.pool, &rows)).await {
+        Ok(batch) => batch,
+        Err(error) => {
+            for span in &spans {
+                span.record("otel.status_code", "error");
+            }
+            return Err(error);
+        }
+    };
     let metrics = &consumer.metrics;
     for recorded in &batch.recorded {
-        let Some(readable) = readable
-            .iter()
-            .find(|r| r.result.notification_id == recorded.notification_id)
-        else {
+        let Some((readable, span)) = span_of(recorded.notification_id) else {
             continue;
         };
-        let span = consumer_span(readable);
         let result = &readable.result;
         let labels = metrics.journey_labels(
             &recorded.agent_id,
@@ -109,15 +120,21 @@ pub(super) async fn record(
             metrics.llm_used(&usage.model, usage.input_tokens, usage.output_tokens);
         }
         span.record("vos.outcome", result.status.as_str());
-        drop(span);
         consumer.waiters.announce(recorded.notification_id);
     }
-    for _ in &batch.duplicates {
-        metrics.result_dropped("duplicate");
-    }
-    for id in &batch.unknown {
-        metrics.result_dropped("unknown");
-        tracing::info!(notification_id = %id, "a result for no known notification of its agent was dropped");
+    for (reason, ids) in [
+        ("duplicate", &batch.duplicates),
+        ("unknown", &batch.unknown),
+    ] {
+        for id in ids {
+            metrics.result_dropped(reason);
+            if let Some((_, span)) = span_of(*id) {
+                span.record("vos.result.dropped", reason);
+                span.in_scope(|| {
+                    tracing::info!(reason, "a result that changes nothing was dropped")
+                });
+            }
+        }
     }
     Ok(())
 }
@@ -162,6 +179,7 @@ fn consumer_span(readable: &Readable<'_>) -> tracing::Span {
         messaging.message.body.size = readable.delivery.data.len(),
         vos.notification_id = %readable.result.notification_id,
         vos.outcome = tracing::field::Empty,
+        vos.result.dropped = tracing::field::Empty,
         otel.status_code = tracing::field::Empty,
         correlation_id = correlation_id.as_deref(),
     );
