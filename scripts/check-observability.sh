@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # Checks the observability files under deploy/:
-#   1. promtool: the Prometheus config, the alert rules, and the rule unit tests;
-#   2. every metric name used by an alert rule or a Grafana dashboard query is one the
-#      gateway exports (or `up`, which Prometheus adds to every scrape);
-#   3. the alert rules and dashboards have what the stack relies on (severity label,
-#      summary/description, `for`; datasource uid `prometheus`, stable unique uids).
+#   1. promtool: the Prometheus config, the alert and recording rules, and the rule unit
+#      tests (alerts_test.yml; anomalies_test.yml, which must match its generator,
+#      scripts/gen-anomalies-test.py);
+#   2. every metric name used by a rule or a Grafana dashboard query is one the gateway
+#      exports, one a recording rule records (recording.yml), or `up`, which Prometheus
+#      adds to every scrape;
+#   3. the rules and dashboards have what the stack relies on (alerts: severity label,
+#      summary/description, `for`; recorded names `level:metric:operations`, each
+#      recorded once; dashboards: datasource uid `prometheus`, stable unique uids).
+#
+# The live counterpart, scripts/check-prometheus-live.sh, runs the real Prometheus
+# server against a running gateway.
 #
 # Usage:
 #   scripts/check-observability.sh              # exported names from docs/metrics.md
@@ -33,12 +40,18 @@ if ! command -v python3 >/dev/null 2>&1; then
 fi
 
 echo "== promtool check config"
-# rule_files in prometheus.yml are relative to the file, so this also loads alerts.yml.
+# rule_files in prometheus.yml are relative to the file, so this also loads the rules.
 promtool check config deploy/prometheus/prometheus.yml
 echo "== promtool check rules"
-promtool check rules deploy/prometheus/alerts.yml
+promtool check rules deploy/prometheus/recording.yml deploy/prometheus/alerts.yml
+echo "== anomalies_test.yml is what scripts/gen-anomalies-test.py writes"
+if ! python3 scripts/gen-anomalies-test.py | cmp -s - deploy/prometheus/anomalies_test.yml; then
+    echo "error: deploy/prometheus/anomalies_test.yml is stale or edited by hand;" \
+         "regenerate: scripts/gen-anomalies-test.py > deploy/prometheus/anomalies_test.yml" >&2
+    exit 1
+fi
 echo "== promtool test rules"
-promtool test rules deploy/prometheus/alerts_test.yml
+promtool test rules deploy/prometheus/alerts_test.yml deploy/prometheus/anomalies_test.yml
 
 echo "== metric names and structure"
 python3 - "$scrape" <<'PY'
@@ -188,26 +201,49 @@ def rules_fallback(path):
 
 
 alerts_path = "deploy/prometheus/alerts.yml"
-rules = rules_from_yaml(alerts_path)
-structural = rules is not None
-if rules is None:
+recording_path = "deploy/prometheus/recording.yml"
+rules, structural = [], True
+for path in (recording_path, alerts_path):
+    found = rules_from_yaml(path)
+    if found is None:
+        structural = False
+        found = rules_fallback(path)
+    if not found:
+        errors.append(f"{path}: no rules found")
+    rules += [(path, group, rule) for group, rule in found]
+if not structural:
     print("note: PyYAML not installed; checking rule expressions only")
-    rules = rules_fallback(alerts_path)
-if not rules:
-    errors.append(f"{alerts_path}: no rules found")
-for group, rule in rules:
+
+# Names the recording rules produce: usable by later rules and dashboards, and named
+# `level:metric:operations` (https://prometheus.io/docs/practices/rules/).
+RECORD_NAME = re.compile(r"^[a-z][a-z0-9_]*:[a-z][a-z0-9_]*:[a-z0-9][a-z0-9_]*$")
+recorded = {}
+for path, group, rule in rules:
+    name = rule.get("record")
+    if not name:
+        continue
+    if path != recording_path:
+        errors.append(f"{path}: recording rule {name}: recording rules belong in {recording_path}")
+    if not RECORD_NAME.match(name):
+        errors.append(f"{path}: recording rule {name}: not named level:metric:operations")
+    if name in recorded:
+        errors.append(f"{path}: recording rule {name}: recorded twice")
+    recorded[name] = path
+allowed |= set(recorded)
+
+for path, group, rule in rules:
     name = rule.get("alert") or rule.get("record")
-    record(str(rule.get("expr", "")), f"{alerts_path}: {name}")
+    record(str(rule.get("expr", "")), f"{path}: {name}")
     if structural and "alert" in rule:
         if group != "vos-gateway":
-            errors.append(f"{alerts_path}: {name}: in group {group!r}, expected 'vos-gateway'")
+            errors.append(f"{path}: {name}: in group {group!r}, expected 'vos-gateway'")
         if "for" not in rule:
-            errors.append(f"{alerts_path}: {name}: no `for` duration")
+            errors.append(f"{path}: {name}: no `for` duration")
         if "severity" not in (rule.get("labels") or {}):
-            errors.append(f"{alerts_path}: {name}: no severity label")
+            errors.append(f"{path}: {name}: no severity label")
         for key in ("summary", "description"):
             if key not in (rule.get("annotations") or {}):
-                errors.append(f"{alerts_path}: {name}: no {key} annotation")
+                errors.append(f"{path}: {name}: no {key} annotation")
 
 # ------------------------------------------------------------------- dashboards
 def walk_panels(panels):
@@ -294,5 +330,6 @@ if errors:
         print("  - " + e)
     sys.exit(1)
 print(f"OK: {len(used)} metric names in {len(rules)} rules and {len(paths)} dashboards, "
-      f"all known ({source}{', with warnings above' if scrape and absent else ''})")
+      f"all known ({source} and {len(recorded)} recorded names"
+      f"{', with warnings above' if scrape and absent else ''})")
 PY
