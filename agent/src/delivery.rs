@@ -156,7 +156,6 @@ impl Worker {
         let mut last_error = String::from("the message was delivered too many times");
         while attempt < max {
             attempt += 1;
-            span.record("vos.attempts", attempt);
             let ctx = Context::new(
                 &self.settings.agent_id,
                 notification.notification_id,
@@ -170,7 +169,11 @@ impl Worker {
                 .catch_unwind()
                 .await;
             match outcome {
-                Ok(Ok(value)) => return Verdict::Completed(value),
+                Ok(Ok(value)) => {
+                    // Recorded once: recording a field again adds a second attribute with the same key.
+                    span.record("vos.attempts", attempt);
+                    return Verdict::Completed(value);
+                }
                 Ok(Err(error)) => last_error = error.to_string(),
                 Err(_) => last_error = "the handler panicked".into(),
             }
@@ -185,6 +188,7 @@ impl Worker {
                 tokio::time::sleep(self.backoff(attempt)).await;
             }
         }
+        span.record("vos.attempts", attempt);
         Verdict::GaveUp(
             publish::truncate(&last_error, MAX_ERROR_LEN).to_owned(),
             attempt.max(earlier),
@@ -388,4 +392,41 @@ fn readable_id(body: &[u8]) -> Option<uuid::Uuid> {
     serde_json::from_slice::<Id>(body)
         .ok()
         .map(|id| id.notification_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use lapin::{BasicProperties, types::FieldTable};
+
+    use super::*;
+
+    fn delivery(redelivered: bool, count: Option<AMQPValue>) -> Delivery {
+        let mut delivery = Delivery::mock(1, "".into(), "q".into(), redelivered, Vec::new());
+        if let Some(count) = count {
+            let mut headers = FieldTable::default();
+            headers.insert("x-delivery-count".into(), count);
+            delivery.properties = BasicProperties::default().with_headers(headers);
+        }
+        delivery
+    }
+
+    #[test]
+    fn earlier_attempts_come_from_the_delivery_count_or_the_redelivered_flag() {
+        assert_eq!(earlier_attempts(&delivery(false, None)), 0);
+        assert_eq!(earlier_attempts(&delivery(true, None)), 1);
+        assert_eq!(
+            earlier_attempts(&delivery(true, Some(AMQPValue::LongLongInt(4)))),
+            4
+        );
+        assert_eq!(
+            earlier_attempts(&delivery(true, Some(AMQPValue::LongInt(2)))),
+            2
+        );
+    }
+
+    #[test]
+    fn a_result_that_is_not_an_object_is_wrapped() {
+        assert_eq!(as_object(&serde_json::json!({"a": 1})).get(), r#"{"a":1}"#);
+        assert_eq!(as_object(&serde_json::json!(5)).get(), r#"{"value":5}"#);
+    }
 }

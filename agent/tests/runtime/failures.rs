@@ -67,6 +67,23 @@ async fn a_failing_handler_is_tried_max_attempts_times_then_dead_lettered_and_re
         id.to_string()
     );
     assert_eq!(*dead.properties.delivery_mode(), Some(2));
+    let span = support::span_where(|span| {
+        support::attribute(span, "messaging.message.id").as_deref() == Some(&id.to_string())
+    })
+    .await;
+    assert!(
+        matches!(span.status, opentelemetry::trace::Status::Error { .. }),
+        "{:?}",
+        span.status
+    );
+    assert_eq!(
+        support::attribute(&span, "error.type").as_deref(),
+        Some("handler_failed")
+    );
+    assert_eq!(
+        support::attribute(&span, "vos.attempts").as_deref(),
+        Some("3")
+    );
     running.stop().await;
     assert_eq!(broker.depth(&broker.queue()).await.0, 0, "acknowledged");
     broker.cleanup().await;
@@ -169,5 +186,66 @@ async fn a_malformed_body_is_dead_lettered_at_once_without_calling_the_handler()
         0,
         "both acknowledged"
     );
+    broker.cleanup().await;
+}
+
+#[tokio::test]
+async fn attempts_made_before_a_redelivery_count_towards_max_attempts() {
+    // Arrange: a first agent starts the notification and is stopped before it finishes.
+    let agent_id = support::unique("redeliver");
+    let broker = Broker::new(&agent_id).await;
+    let (started, mut starts) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let first = Running::start(
+        support::agent(&agent_id)
+            .capacity(1)
+            .drain_timeout(Duration::from_millis(100))
+            .handler(move |_ctx: vos_agent::Context, _| {
+                let started = started.clone();
+                async move {
+                    let _ = started.send(());
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    Ok(json!({}))
+                }
+            })
+            .build()
+            .unwrap(),
+    );
+    let id = broker.notify("slow", json!({})).await;
+    tokio::time::timeout(DEADLINE, starts.recv())
+        .await
+        .expect("the first agent starts it")
+        .unwrap();
+    first.stop().await;
+    let attempts = Arc::new(AtomicU32::new(0));
+    let counted = attempts.clone();
+
+    // Act: a second agent, allowed two attempts in all, always fails.
+    let second = Running::start(
+        support::agent(&agent_id)
+            .max_attempts(2)
+            .handler(move |ctx: vos_agent::Context, _| {
+                let counted = counted.clone();
+                async move {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    Err::<serde_json::Value, _>(format!("attempt {}", ctx.attempt()).into())
+                }
+            })
+            .build()
+            .unwrap(),
+    );
+    let (result, _) = broker.result().await;
+
+    // Assert
+    assert_eq!(result.notification_id, id);
+    assert_eq!(result.status, Outcome::Failed);
+    assert_eq!(
+        attempts.load(Ordering::SeqCst),
+        1,
+        "one attempt was already spent"
+    );
+    assert_eq!(result.error.as_deref(), Some("attempt 2"));
+    let dead = broker.next(&broker.dead_letters(), DEADLINE).await.unwrap();
+    assert_eq!(header(&dead, "x-vos-attempts").as_deref(), Some("2"));
+    second.stop().await;
     broker.cleanup().await;
 }

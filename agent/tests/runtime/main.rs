@@ -3,6 +3,7 @@
 
 mod capacity;
 mod completion;
+mod demo;
 mod duplicates;
 mod failures;
 mod metrics;
