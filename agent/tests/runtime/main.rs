@@ -7,4 +7,5 @@ mod demo;
 mod duplicates;
 mod failures;
 mod metrics;
+mod recovery;
 mod support;

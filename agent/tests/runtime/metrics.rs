@@ -1,6 +1,6 @@
 //! The Prometheus endpoint.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tokio::{
@@ -48,8 +48,17 @@ async fn the_metrics_endpoint_shows_notifications_tools_models_and_capacity() {
     broker.notify("fail", json!({})).await;
     broker.result().await;
     // The counters move after the ack, just after the result is out.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let response = scrape(addr).await;
+    let settled = format!(
+        "vos_agent_notifications_failed_total{{agent_id=\"{agent_id}\",notification_type=\"fail\"}} 1"
+    );
+    let started = Instant::now();
+    let response = loop {
+        let response = scrape(addr).await;
+        if response.contains(&settled) || started.elapsed() > DEADLINE {
+            break response;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
 
     // Assert
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
