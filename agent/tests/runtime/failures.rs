@@ -191,9 +191,21 @@ async fn a_malformed_body_is_dead_lettered_at_once_without_calling_the_handler()
 
 #[tokio::test]
 async fn attempts_made_before_a_redelivery_count_towards_max_attempts() {
-    // Arrange: a first agent starts the notification and is stopped before it finishes.
     let agent_id = support::unique("redeliver");
-    let broker = Broker::new(&agent_id).await;
+    redelivery_counts(Broker::new(&agent_id).await).await;
+}
+
+#[tokio::test]
+async fn on_a_quorum_queue_the_gateway_declared_attempts_before_a_redelivery_count_too() {
+    let agent_id = support::unique("redeliverq");
+    redelivery_counts(Broker::quorum(&agent_id).await).await;
+}
+
+/// Classic queues say `redelivered`; quorum queues may also count in `x-delivery-count`
+/// (depending on the RabbitMQ version and how the message came back); either way it counts.
+async fn redelivery_counts(broker: Broker) {
+    // Arrange: a first agent starts the notification and is stopped before it finishes.
+    let agent_id = broker.agent_id.clone();
     let (started, mut starts) = tokio::sync::mpsc::unbounded_channel::<()>();
     let first = Running::start(
         support::agent(&agent_id)

@@ -28,9 +28,24 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Connects (retrying while RabbitMQ is briefly away) and declares the agent's queue and a
-    /// results queue for this test.
+    /// Connects (retrying while RabbitMQ is briefly away) and declares the agent's queue
+    /// (classic, as the gateway declares it by default) and a results queue for this test.
     pub async fn new(agent_id: &str) -> Self {
+        Self::connect(agent_id, FieldTable::default()).await
+    }
+
+    /// The same with the agent's queue declared as a quorum queue, as the gateway does for
+    /// agents registered with that type.
+    pub async fn quorum(agent_id: &str) -> Self {
+        let mut arguments = FieldTable::default();
+        arguments.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
+        Self::connect(agent_id, arguments).await
+    }
+
+    async fn connect(agent_id: &str, queue_arguments: FieldTable) -> Self {
         super::exporter();
         let started = Instant::now();
         let connection = loop {
@@ -58,7 +73,15 @@ impl Broker {
             agent_id: agent_id.to_owned(),
             results: format!("{agent_id}.results"),
         };
-        broker.declare(&vos_protocol::agent_queue(agent_id)).await;
+        broker
+            .channel
+            .queue_declare(
+                vos_protocol::agent_queue(agent_id).as_str().into(),
+                QueueDeclareOptions::durable(),
+                queue_arguments,
+            )
+            .await
+            .expect("declare the agent's queue");
         broker.declare(&broker.results.clone()).await;
         broker
     }
