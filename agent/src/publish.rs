@@ -10,6 +10,7 @@ use lapin::{
     types::{AMQPValue, FieldTable, LongString},
 };
 use tokio::time::timeout;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::PublishError;
 
@@ -31,11 +32,22 @@ pub(crate) enum Routed {
 pub(crate) struct Publisher {
     channel: Channel,
     deadline: Duration,
+    /// Cancelled when a queue this session declared has gone: the session ends, and the next
+    /// one declares it again.
+    queue_lost: CancellationToken,
 }
 
 impl Publisher {
     pub(crate) fn new(channel: Channel, deadline: Duration) -> Self {
-        Self { channel, deadline }
+        Self {
+            channel,
+            deadline,
+            queue_lost: CancellationToken::new(),
+        }
+    }
+
+    pub(crate) fn queue_lost(&self) -> &CancellationToken {
+        &self.queue_lost
     }
 
     pub(crate) fn channel(&self) -> &Channel {

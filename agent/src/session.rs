@@ -111,6 +111,9 @@ impl Session {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break None,
+                _ = self.publisher.queue_lost().cancelled() => {
+                    break Some(SessionError::Lost("a declared queue was deleted".into()));
+                }
                 Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
                     if let Err(error) = joined && error.is_panic() {
                         tracing::error!("a delivery task panicked");

@@ -27,9 +27,16 @@ impl Worker {
             .publish(&self.settings.dead_letters, &delivery.data, properties)
             .await
         {
-            Ok(_) => {
+            Ok(Routed::Queued) => {
                 self.metrics.dead_lettered();
                 true
+            }
+            // Deleted since the session declared it: a new session declares it again, and the
+            // delivery (back on the queue) is dead-lettered then.
+            Ok(Routed::Unroutable) => {
+                tracing::warn!("the dead-letter queue is gone; reconnecting to declare it");
+                publisher.queue_lost().cancel();
+                false
             }
             Err(error) => {
                 tracing::warn!(error = %error, "dead-lettering failed; the delivery goes back to the queue");
@@ -67,7 +74,14 @@ impl Worker {
         );
         match publisher.publish(reply_to, &body, properties).await {
             Ok(Routed::Queued) => true,
-            // Retrying cannot create the queue; holding the delivery would block it forever.
+            // `vos.results` is declared by every session: gone means deleted since.
+            Ok(Routed::Unroutable) if reply_to == RESULTS_QUEUE => {
+                tracing::warn!("the results queue is gone; reconnecting to declare it");
+                publisher.queue_lost().cancel();
+                false
+            }
+            // Another reply queue is the sender's to declare. Retrying cannot create it, and
+            // holding the delivery would block it forever.
             Ok(Routed::Unroutable) => {
                 tracing::warn!(reply_to, "no queue took the result; it is dropped");
                 true

@@ -50,3 +50,44 @@ async fn a_consumer_cancelled_by_the_broker_is_replaced_by_a_new_session() {
     running.stop().await;
     broker.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_dead_letter_queue_deleted_while_running_is_declared_again_and_nothing_is_lost() {
+    // Arrange
+    let agent_id = support::unique("dlqgone");
+    let broker = Broker::new(&agent_id).await;
+    let running = Running::start(
+        support::agent(&agent_id)
+            .max_attempts(1)
+            .handler(vos_agent::demo::handle)
+            .build()
+            .unwrap(),
+    );
+    broker.notify("echo", json!({})).await;
+    broker.result().await;
+    broker
+        .channel()
+        .queue_delete(
+            broker.dead_letters().as_str().into(),
+            QueueDeleteOptions::default(),
+        )
+        .await
+        .unwrap();
+
+    // Act
+    let id = broker.notify("fail", json!({})).await;
+    let (result, _) = broker.result().await;
+
+    // Assert
+    assert_eq!(result.notification_id, id);
+    assert_eq!(result.status, Outcome::Failed);
+    let dead = broker
+        .next(&broker.dead_letters(), DEADLINE)
+        .await
+        .expect("dead-lettered once the queue is back");
+    let body: serde_json::Value = serde_json::from_slice(&dead.data).unwrap();
+    assert_eq!(body["notification_id"], id.to_string());
+    running.stop().await;
+    assert_eq!(broker.depth(&broker.queue()).await.0, 0);
+    broker.cleanup().await;
+}
