@@ -8,4 +8,5 @@ mod duplicates;
 mod failures;
 mod metrics;
 mod recovery;
+mod redelivery;
 mod support;
