@@ -56,9 +56,9 @@ impl Session {
             Connection::connect(&settings.amqp_url, properties),
         )
         .await?;
-        // Declares get a channel of their own: a failed passive declare closes its channel.
-        for queue in [&settings.queue, &settings.dead_letters, RESULTS_QUEUE] {
-            ensure_queue(&connection, settings, queue).await?;
+        ensure_queue(&connection, settings, &settings.queue, true).await?;
+        for queue in [&settings.dead_letters, RESULTS_QUEUE] {
+            ensure_queue(&connection, settings, queue, false).await?;
         }
         let consume = bounded(settings, "open channel", connection.create_channel()).await?;
         // Per-consumer prefetch (global: false) = capacity: the broker never hands this
@@ -191,47 +191,57 @@ impl Session {
     }
 }
 
-/// Makes sure `queue` exists without contradicting whoever declared it: a passive declare
-/// first (the gateway may have declared it as a quorum queue, with arguments we must not
-/// contradict), and only if it is missing a durable classic queue with no arguments — the
-/// same declaration the gateway makes for a classic queue, so either side may come first.
+/// Makes sure `queue` exists without contradicting whoever declared it. Declaring is a durable
+/// classic queue with no arguments, the same declaration the gateway makes for a classic
+/// queue, so either side may come first; a queue declared otherwise (the gateway's quorum
+/// queues) answers it with an error that closes the channel, and then a passive declare says
+/// whether it exists. The agent's own queue is more often the gateway's, so it is looked up
+/// passively first; the dead-letter and results queues are declared first (each failed
+/// attempt is a channel error the broker logs, so the likely one goes first).
 async fn ensure_queue(
     connection: &Connection,
     settings: &Settings,
     queue: &str,
+    passive_first: bool,
 ) -> Result<(), SessionError> {
-    let channel = bounded(settings, "open channel", connection.create_channel()).await?;
-    let passive = QueueDeclareOptions {
-        passive: true,
-        ..Default::default()
+    let (first, second) = if passive_first {
+        (true, false)
+    } else {
+        (false, true)
     };
-    let found = bounded(
-        settings,
-        "queue.declare (passive)",
-        channel.queue_declare(queue.into(), passive, FieldTable::default()),
-    )
-    .await;
-    match found {
-        Ok(_) => {
-            let _ = timeout(settings.network_timeout, channel.close(200, "".into())).await;
-            Ok(())
-        }
-        // 404 NOT_FOUND is a channel-level error: the channel is closed, the queue missing.
+    match declare(connection, settings, queue, first).await {
+        Ok(()) => Ok(()),
+        // NOT_FOUND (passive) or PRECONDITION_FAILED (other arguments): channel-level errors.
         Err(SessionError::Amqp { source, .. }) if source.is_amqp_soft_error() => {
-            let channel = bounded(settings, "open channel", connection.create_channel()).await?;
-            bounded(
-                settings,
-                "queue.declare",
-                channel.queue_declare(
-                    queue.into(),
-                    QueueDeclareOptions::durable(),
-                    FieldTable::default(),
-                ),
-            )
-            .await?;
-            let _ = timeout(settings.network_timeout, channel.close(200, "".into())).await;
-            Ok(())
+            declare(connection, settings, queue, second).await
         }
         Err(error) => Err(error),
     }
+}
+
+/// One `queue.declare` on a channel of its own (a failed declare closes its channel).
+async fn declare(
+    connection: &Connection,
+    settings: &Settings,
+    queue: &str,
+    passive: bool,
+) -> Result<(), SessionError> {
+    let channel = bounded(settings, "open channel", connection.create_channel()).await?;
+    let options = QueueDeclareOptions {
+        passive,
+        ..QueueDeclareOptions::durable()
+    };
+    let step = if passive {
+        "queue.declare (passive)"
+    } else {
+        "queue.declare"
+    };
+    bounded(
+        settings,
+        step,
+        channel.queue_declare(queue.into(), options, FieldTable::default()),
+    )
+    .await?;
+    let _ = timeout(settings.network_timeout, channel.close(200, "".into())).await;
+    Ok(())
 }

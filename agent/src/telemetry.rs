@@ -50,6 +50,10 @@ impl TelemetryGuard {
 /// name is `OTEL_SERVICE_NAME`, else `vos-agent-{agent_id}`. Call outside an async context:
 /// the HTTP exporter's blocking client must not be built on a runtime thread.
 pub fn init(agent_id: &str) -> Result<TelemetryGuard, TelemetryError> {
+    // In this workspace reqwest (the OTLP/HTTP client) is built without a default rustls
+    // provider, as the gateway wants; install ring, which lapin uses too. A second call (a
+    // provider already installed) changes nothing.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let service = env("OTEL_SERVICE_NAME").unwrap_or_else(|| format!("vos-agent-{agent_id}"));
     let resource = Resource::builder()
         .with_service_name(service)
