@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 #
-# vos-gateway container image.
+# vos-gateway container image: the gateway (the entrypoint) and the demo agent
+# (`vos-agent-demo`, from the workspace's agent crate), so the compose stack builds one image.
 #
 #   docker build -t vos-gateway --build-arg VOS_GIT_COMMIT=$(git rev-parse --short HEAD) .
 #
@@ -23,13 +24,13 @@ FROM chef AS builder
 # guards against a stray `query!` macro trying to reach one during the build.
 ENV SQLX_OFFLINE=true
 COPY --from=planner /src/recipe.json recipe.json
-RUN cargo chef cook --release --locked --bin vos-gateway --recipe-path recipe.json
+RUN cargo chef cook --release --locked --workspace --recipe-path recipe.json
 COPY . .
 # Reported as the `commit` label of `vos_build_info`. Declared after `cook` so a new
 # commit does not invalidate the dependency layer.
 ARG VOS_GIT_COMMIT=unknown
 ENV VOS_GIT_COMMIT=${VOS_GIT_COMMIT}
-RUN cargo build --release --locked --bin vos-gateway
+RUN cargo build --release --locked -p vos-gateway -p vos-agent --bin vos-gateway --bin vos-agent-demo
 
 FROM debian:bookworm-slim AS runtime
 # ca-certificates only: rustls needs the system roots for TLS to RabbitMQ and OTLP
@@ -43,6 +44,7 @@ RUN groupadd --system --gid 10001 vos \
     && useradd --system --uid 10001 --gid vos --no-create-home --shell /usr/sbin/nologin vos
 WORKDIR /app
 COPY --from=builder /src/target/release/vos-gateway /usr/local/bin/vos-gateway
+COPY --from=builder /src/target/release/vos-agent-demo /usr/local/bin/vos-agent-demo
 # The defaults are compiled into the binary; the files are shipped as reference and as
 # a base for `--config /app/config/<file>.toml` overrides.
 COPY config/ /app/config/
