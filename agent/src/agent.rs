@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     AgentError,
-    config::{AgentBuilder, Settings},
+    config::{AgentBuilder, Built, Settings},
     dedup::Dedup,
     delivery::Worker,
     handler::BoxHandler,
@@ -22,13 +22,25 @@ pub struct Agent {
     metrics_addr: Option<SocketAddr>,
 }
 
+impl AgentBuilder {
+    /// Checks the settings and binds the metrics listener (if any).
+    pub fn build(self) -> Result<Agent, AgentError> {
+        let Built {
+            settings,
+            handler,
+            metrics_listener,
+        } = self.finish()?;
+        Ok(Agent::new(settings, handler, metrics_listener))
+    }
+}
+
 impl Agent {
     /// Starts configuring the agent `agent_id`, which consumes `{agent_id}_queue`.
     pub fn builder(agent_id: &str) -> AgentBuilder {
         AgentBuilder::new(agent_id)
     }
 
-    pub(crate) fn new(
+    fn new(
         settings: Settings,
         handler: BoxHandler,
         metrics_listener: Option<std::net::TcpListener>,

@@ -6,7 +6,6 @@ use vos_protocol::Notification;
 
 use crate::{
     AgentError, Context,
-    agent::Agent,
     handler::{BoxHandler, Handler, HandlerResult},
 };
 
@@ -36,7 +35,8 @@ pub(crate) struct Settings {
     pub dedup_window: usize,
 }
 
-/// Builds an [`Agent`]; see [`Agent::builder`].
+/// Builds an [`Agent`](crate::Agent); see [`Agent::builder`](crate::Agent::builder). The
+/// settings live here and `build` lives with the agent, so this module knows nothing of it.
 pub struct AgentBuilder {
     settings: Settings,
     metrics_addr: Option<String>,
@@ -129,8 +129,9 @@ impl AgentBuilder {
         self
     }
 
-    /// Checks the settings and binds the metrics listener (if any).
-    pub fn build(self) -> Result<Agent, AgentError> {
+    /// Checks the settings and binds the metrics listener (if any): what `build` makes an
+    /// agent of.
+    pub(crate) fn finish(self) -> Result<Built, AgentError> {
         let settings = self.settings;
         let id = &settings.agent_id;
         // The id names queues and label values: keep it to what a queue name can safely hold.
@@ -158,8 +159,19 @@ impl AgentBuilder {
             Some(addr) => Some(bind(&addr)?),
             None => None,
         };
-        Ok(Agent::new(settings, handler, metrics_listener))
+        Ok(Built {
+            settings,
+            handler,
+            metrics_listener,
+        })
     }
+}
+
+/// A builder's checked settings, handler and bound metrics listener.
+pub(crate) struct Built {
+    pub settings: Settings,
+    pub handler: BoxHandler,
+    pub metrics_listener: Option<std::net::TcpListener>,
 }
 
 fn bind(addr: &str) -> Result<std::net::TcpListener, AgentError> {
