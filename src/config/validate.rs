@@ -133,6 +133,15 @@ impl Settings {
                 "batch_size must be at least 1 and interval more than 0",
             ));
         }
+        if self.analytics.statement_timeout.is_zero()
+            || self.analytics.statement_timeout > std::time::Duration::from_secs(300)
+            || self.analytics.max_concurrent == 0
+        {
+            return Err(ConfigError::new(
+                "analytics",
+                "statement_timeout must be between 1ms and 5m, and max_concurrent at least 1",
+            ));
+        }
         let tls = &self.server.tls;
         if tls.cert.is_empty() != tls.key.is_empty() {
             return Err(ConfigError::new(

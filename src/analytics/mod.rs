@@ -1,0 +1,93 @@
+//! Analytics: what the journeys stored in `notifications` say — slow operations, error rates
+//! per window, the paths messages take, anomalies, and the summary report. The seed's queries,
+//! fixed for PostgreSQL (`date_bin`, no alias in `HAVING`, float division; docs/analytics.md).
+//!
+//! Every analysis runs in one read-only snapshot with its own `statement_timeout`, sees only
+//! the caller's agents ([`AgentScope`]), returns at most a fixed number of rows, and reads the
+//! table through the indexes of `migrations/*_analytics.sql`.
+
+pub mod anomalies;
+mod error;
+pub mod error_rates;
+pub mod markdown;
+pub mod message_flows;
+pub mod params;
+mod scope;
+pub mod slow_operations;
+pub mod summary;
+mod usage;
+
+use std::{sync::Arc, time::Duration};
+
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::Semaphore;
+
+pub use error::AnalyticsError;
+pub use params::Period;
+pub use scope::AgentScope;
+
+use crate::config::{AnalyticsSettings, DatabaseSettings};
+
+/// Where every bucket starts counting from, so that 5-minute buckets start at :00, :05, …
+const BUCKET_ORIGIN: &str = "timestamptz '2000-01-01 00:00:00+00'";
+
+/// Runs analyses; cheap to clone.
+#[derive(Clone)]
+pub struct Analytics {
+    pool: PgPool,
+    statement_timeout: Duration,
+    acquire_timeout: Duration,
+    permits: Arc<Semaphore>,
+}
+
+impl Analytics {
+    pub fn new(pool: PgPool, settings: &AnalyticsSettings, database: &DatabaseSettings) -> Self {
+        Self {
+            pool,
+            statement_timeout: settings.statement_timeout,
+            acquire_timeout: database.acquire_timeout,
+            permits: Arc::new(Semaphore::new(settings.max_concurrent)),
+        }
+    }
+
+    /// Runs `work` (at most `statements` statements) in a read-only snapshot where each
+    /// statement is cancelled past the statement timeout. The whole is bounded client side as
+    /// well: a half-open connection never answers, whatever Postgres enforces.
+    async fn read<T>(
+        &self,
+        statements: u32,
+        work: impl AsyncFnOnce(&mut PgConnection) -> Result<T, AnalyticsError>,
+    ) -> Result<T, AnalyticsError> {
+        let _permit = self
+            .permits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| AnalyticsError::Busy)?;
+        let deadline =
+            self.acquire_timeout + self.statement_timeout * statements + Duration::from_secs(1);
+        let timeout = format!("{}ms", self.statement_timeout.as_millis());
+        let snapshot = async {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("set transaction isolation level repeatable read, read only")
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("select set_config('statement_timeout', $1, true)")
+                .bind(&timeout)
+                .execute(&mut *tx)
+                .await?;
+            let answer = work(&mut tx).await?;
+            tx.commit().await?;
+            Ok(answer)
+        };
+        tokio::time::timeout(deadline, snapshot)
+            .await
+            .map_err(|_| AnalyticsError::Timeout)?
+    }
+}
+
+/// At most `limit` rows, and whether there were more (queries fetch `limit + 1`).
+fn capped<T>(mut rows: Vec<T>, limit: i64) -> (Vec<T>, bool) {
+    let truncated = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    (rows, truncated)
+}
