@@ -94,7 +94,21 @@ async fn fetch(
     period: Period,
     limit: i64,
 ) -> Result<Vec<Anomaly>, AnalyticsError> {
-    let sql = format!(
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql()))
+        .bind(period.from)
+        .bind(period.until)
+        .bind(agents.patterns())
+        .bind(MIN_RESULTS)
+        .bind(Z_THRESHOLD)
+        .bind(limit)
+        .fetch_all(db)
+        .await?)
+}
+
+/// `$1`, `$2`: the period; `$3`: the scope; `$4`: the least results; `$5`: the z threshold;
+/// `$6`: the limit.
+pub(super) fn sql() -> String {
+    format!(
         "with buckets as ( \
              select agent_id, \
                  date_bin(interval '{BUCKET_SECONDS} seconds', result_recorded_at, \
@@ -123,14 +137,5 @@ async fn fetch(
          order by bucket_start, agent_id \
          limit $6",
         scope::condition("$3")
-    );
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(period.from)
-        .bind(period.until)
-        .bind(agents.patterns())
-        .bind(MIN_RESULTS)
-        .bind(Z_THRESHOLD)
-        .bind(limit)
-        .fetch_all(db)
-        .await?)
+    )
 }

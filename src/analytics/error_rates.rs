@@ -45,7 +45,7 @@ pub struct ErrorRates {
 
 /// How rows are ordered before the limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Order {
+pub enum Order {
     Time,
     /// Highest error rate first, then most errors: the report's worst windows.
     Worst,
@@ -96,13 +96,27 @@ pub(super) async fn fetch(
     agents: &AgentScope,
     query: &Buckets,
 ) -> Result<Vec<ErrorRate>, AnalyticsError> {
-    let order = match query.order {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql(query.order)))
+        .bind(query.period.from)
+        .bind(query.period.until)
+        .bind(agents.patterns())
+        .bind(query.bucket)
+        .bind(query.min_error_rate)
+        .bind(query.limit)
+        .fetch_all(db)
+        .await?)
+}
+
+/// `$1`, `$2`: the period; `$3`: the scope; `$4`: the bucket; `$5`: `min_error_rate`; `$6`:
+/// the limit.
+pub(super) fn sql(order: Order) -> String {
+    let order = match order {
         Order::Time => "bucket_start, service",
         Order::Worst => "error_rate desc, errors desc, bucket_start, service",
     };
     let in_scope = scope::condition("$3");
     // `::float8` before dividing: integer division would make 7 of 10 errors 0 %.
-    let sql = format!(
+    format!(
         "select bucket_start, service, requests, errors, \
              coalesce(errors::float8 * 100 / nullif(requests, 0), 0) as error_rate \
          from (select date_bin($4::interval, accepted_at, {BUCKET_ORIGIN}) as bucket_start, \
@@ -120,14 +134,5 @@ pub(super) async fn fetch(
          where coalesce(errors::float8 * 100 / nullif(requests, 0), 0) >= $5 \
          order by {order} \
          limit $6"
-    );
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(query.period.from)
-        .bind(query.period.until)
-        .bind(agents.patterns())
-        .bind(query.bucket)
-        .bind(query.min_error_rate)
-        .bind(query.limit)
-        .fetch_all(db)
-        .await?)
+    )
 }

@@ -77,9 +77,30 @@ async fn fetch(
     period: Period,
     limit: i64,
 ) -> Result<Vec<MessageFlow>, AnalyticsError> {
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql()))
+        .bind(period.from)
+        .bind(period.until)
+        .bind(agents.patterns())
+        .bind(limit)
+        .fetch_all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| MessageFlow {
+            path: row.hops.join(" → "),
+            hops: row.hops,
+            count: row.count,
+            failed: row.failed,
+            avg_ms: row.avg_ms,
+        })
+        .collect())
+}
+
+/// `$1`, `$2`: the period; `$3`: the scope; `$4`: the limit.
+pub(super) fn sql() -> String {
     // A `tools` value that is not an array counts as no tools; an element without a name
     // as the tool `?`.
-    let sql = format!(
+    format!(
         "select hops, count(*) as count, count(*) filter (where outcome = 'failed') as failed, \
              avg(end_to_end_ms) as avg_ms \
          from (select case \
@@ -104,22 +125,5 @@ async fn fetch(
          order by count(*) desc, hops \
          limit $4",
         scope::condition("$3")
-    );
-    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(period.from)
-        .bind(period.until)
-        .bind(agents.patterns())
-        .bind(limit)
-        .fetch_all(db)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| MessageFlow {
-            path: row.hops.join(" → "),
-            hops: row.hops,
-            count: row.count,
-            failed: row.failed,
-            avg_ms: row.avg_ms,
-        })
-        .collect())
+    )
 }

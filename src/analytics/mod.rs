@@ -12,6 +12,7 @@ pub mod error_rates;
 pub mod markdown;
 pub mod message_flows;
 pub mod params;
+pub mod plans;
 mod scope;
 pub mod slow_operations;
 pub mod summary;

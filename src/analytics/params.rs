@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 use crate::domain::ValidationError;
 
@@ -24,7 +24,8 @@ pub struct Period {
 impl Period {
     /// The `window` up to now.
     pub fn last(window: Duration) -> Self {
-        let until = Utc::now();
+        // Microseconds, as Postgres stores them: the bounds an answer shows are the ones used.
+        let until = Utc::now().trunc_subsecs(6);
         let from = until - chrono::Duration::from_std(window).expect("at most 7 days");
         Self { from, until }
     }

@@ -68,8 +68,20 @@ pub(super) async fn fetch(
     min_avg_ms: f64,
     limit: i64,
 ) -> Result<Vec<SlowOperation>, AnalyticsError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql()))
+        .bind(period.from)
+        .bind(period.until)
+        .bind(agents.patterns())
+        .bind(min_avg_ms)
+        .bind(limit)
+        .fetch_all(db)
+        .await?)
+}
+
+/// `$1`, `$2`: the period; `$3`: the scope; `$4`: `min_avg_ms`; `$5`: the limit.
+pub(super) fn sql() -> String {
     // `HAVING` repeats the aggregate: an output alias is not visible there.
-    let sql = format!(
+    format!(
         "select agent_id, notification_type, count(*) as count, avg(ms) as avg_ms, \
              percentile_cont(0.95) within group (order by ms) as p95_ms, max(ms) as max_ms \
          from (select agent_id, notification_type, \
@@ -82,13 +94,5 @@ pub(super) async fn fetch(
          order by avg(ms) desc, agent_id, notification_type \
          limit $5",
         scope::condition("$3")
-    );
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(period.from)
-        .bind(period.until)
-        .bind(agents.patterns())
-        .bind(min_avg_ms)
-        .bind(limit)
-        .fetch_all(db)
-        .await?)
+    )
 }

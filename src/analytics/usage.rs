@@ -72,21 +72,128 @@ pub struct HourCount {
     pub accepted: i64,
 }
 
-/// Runs `select … from notifications where {column} in the period and in scope {rest}`.
-async fn aggregate<T>(
+/// The report's statements, by name; each takes `$1`, `$2` (the period) and `$3` (the scope).
+pub(super) fn statements() -> [(&'static str, String); 6] {
+    let busy = "coalesce(sum(extract(epoch from completed_at - started_at)::float8 * 1000), 0)";
+    let tokens = |field: &str| {
+        format!(
+            "coalesce(sum(case when json_typeof(t.item -> '{field}') = 'number' \
+             then (t.item ->> '{field}')::numeric end), 0)::bigint as {field}"
+        )
+    };
+    [
+        (
+            "totals",
+            window(
+                "accepted_at",
+                "count(*) as accepted, \
+                 count(*) filter (where status = 'published') as published, \
+                 count(*) filter (where status = 'pending') as pending, \
+                 count(*) filter (where status = 'failed') as undelivered, \
+                 count(outcome) as answered, \
+                 count(*) filter (where outcome = 'completed') as completed, \
+                 count(*) filter (where outcome = 'failed') as failed",
+                "",
+                "",
+            ),
+        ),
+        (
+            "busiest_agents",
+            window(
+                "result_recorded_at",
+                &format!("agent_id, count(*) as results, {busy} as busy_ms"),
+                "",
+                &format!(
+                    "group by agent_id order by busy_ms desc, results desc, agent_id limit {TOP}"
+                ),
+            ),
+        ),
+        (
+            "notification_types",
+            window(
+                "accepted_at",
+                "notification_type, count(*) as count",
+                "",
+                &format!(
+                    "group by notification_type order by count desc, notification_type limit {TOP}"
+                ),
+            ),
+        ),
+        (
+            "tools",
+            window(
+                "result_recorded_at",
+                "t.item ->> 'name' as tool, count(*) as calls, \
+                 count(*) filter (where t.item ->> 'status' = 'error') as errors, \
+                 count(distinct n.agent_id) as agents",
+                &format!("cross join lateral {}", elements("tools")),
+                &format!(
+                    "and t.item ->> 'name' is not null \
+                          group by 1 order by calls desc, tool limit {TOOLS_TOP}"
+                ),
+            ),
+        ),
+        (
+            "llm",
+            window(
+                "result_recorded_at",
+                &format!(
+                    "coalesce(t.item ->> 'model', '?') as model, count(*) as calls, {}, {}",
+                    tokens("input_tokens"),
+                    tokens("output_tokens")
+                ),
+                &format!("cross join lateral {}", elements("llm")),
+                &format!("group by 1 order by calls desc, model limit {TOOLS_TOP}"),
+            ),
+        ),
+        (
+            "peak_hours",
+            window(
+                "accepted_at",
+                &format!(
+                    "date_bin(interval '1 hour', accepted_at, {BUCKET_ORIGIN}) as hour, \
+                          count(*) as accepted"
+                ),
+                "",
+                "group by 1 order by 1",
+            ),
+        ),
+    ]
+}
+
+/// `select {select} from notifications n {join} where {column} in the period and in scope
+/// {rest}`.
+fn window(column: &str, select: &str, join: &str, rest: &str) -> String {
+    format!(
+        "select {select} from notifications n {join} \
+         where n.{column} >= $1 and n.{column} <= $2 and {} {rest}",
+        scope::condition("$3")
+    )
+}
+
+/// The elements of the `tools` or `llm` array as `t(item)`; a value that is not an array
+/// counts as none.
+fn elements(column: &str) -> String {
+    format!(
+        "json_array_elements(case when json_typeof(n.{column}) = 'array' \
+         then n.{column} else '[]'::json end) as t(item)"
+    )
+}
+
+/// Runs the named statement of [`statements`].
+async fn run<T>(
     db: &mut PgConnection,
+    name: &str,
     agents: &AgentScope,
     period: Period,
-    (select, column, rest): (&str, &str, &str),
 ) -> Result<Vec<T>, AnalyticsError>
 where
     T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
 {
-    let sql = format!(
-        "select {select} from notifications n \
-         where {column} >= $1 and {column} <= $2 and {} {rest}",
-        scope::condition("$3")
-    );
+    let (_, sql) = statements()
+        .into_iter()
+        .find(|(known, _)| *known == name)
+        .expect("a statement of the report");
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(period.from)
         .bind(period.until)
@@ -100,14 +207,7 @@ pub(super) async fn totals(
     agents: &AgentScope,
     period: Period,
 ) -> Result<Totals, AnalyticsError> {
-    let select = "count(*) as accepted, \
-        count(*) filter (where status = 'published') as published, \
-        count(*) filter (where status = 'pending') as pending, \
-        count(*) filter (where status = 'failed') as undelivered, \
-        count(outcome) as answered, \
-        count(*) filter (where outcome = 'completed') as completed, \
-        count(*) filter (where outcome = 'failed') as failed";
-    let rows: Vec<Totals> = aggregate(db, agents, period, (select, "accepted_at", "")).await?;
+    let rows: Vec<Totals> = run(db, "totals", agents, period).await?;
     let mut totals = rows.into_iter().next().unwrap_or_default();
     totals.success_ratio =
         (totals.answered > 0).then(|| totals.completed as f64 / totals.answered as f64);
@@ -119,12 +219,7 @@ pub(super) async fn busiest_agents(
     agents: &AgentScope,
     period: Period,
 ) -> Result<Vec<AgentLoad>, AnalyticsError> {
-    let select = "agent_id, count(*) as results, coalesce(sum(extract(epoch from \
-        completed_at - started_at)::float8 * 1000), 0) as busy_ms";
-    let rest =
-        format!("group by agent_id order by busy_ms desc, results desc, agent_id limit {TOP}");
-    let mut rows: Vec<AgentLoad> =
-        aggregate(db, agents, period, (select, "result_recorded_at", &rest)).await?;
+    let mut rows: Vec<AgentLoad> = run(db, "busiest_agents", agents, period).await?;
     let period_ms = period.length().as_secs_f64() * 1000.0;
     for row in &mut rows {
         row.utilisation = if period_ms > 0.0 {
@@ -141,19 +236,7 @@ pub(super) async fn notification_types(
     agents: &AgentScope,
     period: Period,
 ) -> Result<Vec<TypeCount>, AnalyticsError> {
-    let rest =
-        format!("group by notification_type order by count desc, notification_type limit {TOP}");
-    let select = "notification_type, count(*) as count";
-    aggregate(db, agents, period, (select, "accepted_at", &rest)).await
-}
-
-/// The elements of the `tools` or `llm` array as `t(item)`; a value that is not an array
-/// counts as none.
-fn elements(column: &str) -> String {
-    format!(
-        "json_array_elements(case when json_typeof(n.{column}) = 'array' \
-         then n.{column} else '[]'::json end) as t(item)"
-    )
+    run(db, "notification_types", agents, period).await
 }
 
 pub(super) async fn tools(
@@ -161,22 +244,7 @@ pub(super) async fn tools(
     agents: &AgentScope,
     period: Period,
 ) -> Result<Vec<ToolUse>, AnalyticsError> {
-    let select = format!(
-        "t.item ->> 'name' as tool, count(*) as calls, \
-         count(*) filter (where t.item ->> 'status' = 'error') as errors, \
-         count(distinct n.agent_id) as agents \
-         from notifications n cross join lateral {} \
-         where t.item ->> 'name' is not null and n.result_recorded_at is not null",
-        elements("tools")
-    );
-    tokens_or_tools(
-        db,
-        agents,
-        period,
-        &select,
-        &format!("group by 1 order by calls desc, tool limit {TOOLS_TOP}"),
-    )
-    .await
+    run(db, "tools", agents, period).await
 }
 
 pub(super) async fn llm(
@@ -184,51 +252,7 @@ pub(super) async fn llm(
     agents: &AgentScope,
     period: Period,
 ) -> Result<Vec<ModelUsage>, AnalyticsError> {
-    let tokens = |field: &str| {
-        format!(
-            "coalesce(sum(case when json_typeof(t.item -> '{field}') = 'number' \
-             then (t.item ->> '{field}')::numeric end), 0)::bigint as {field}"
-        )
-    };
-    let select = format!(
-        "coalesce(t.item ->> 'model', '?') as model, count(*) as calls, {}, {} \
-         from notifications n cross join lateral {} where n.result_recorded_at is not null",
-        tokens("input_tokens"),
-        tokens("output_tokens"),
-        elements("llm")
-    );
-    tokens_or_tools(
-        db,
-        agents,
-        period,
-        &select,
-        &format!("group by 1 order by calls desc, model limit {TOOLS_TOP}"),
-    )
-    .await
-}
-
-/// The element queries: `select` carries its own `from … where`, the period is added to it.
-async fn tokens_or_tools<T>(
-    db: &mut PgConnection,
-    agents: &AgentScope,
-    period: Period,
-    select: &str,
-    rest: &str,
-) -> Result<Vec<T>, AnalyticsError>
-where
-    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
-{
-    let sql = format!(
-        "select {select} and n.result_recorded_at >= $1 and n.result_recorded_at <= $2 \
-         and {} {rest}",
-        scope::condition("$3")
-    );
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(period.from)
-        .bind(period.until)
-        .bind(agents.patterns())
-        .fetch_all(db)
-        .await?)
+    run(db, "llm", agents, period).await
 }
 
 pub(super) async fn peak_hours(
@@ -236,14 +260,5 @@ pub(super) async fn peak_hours(
     agents: &AgentScope,
     period: Period,
 ) -> Result<Vec<HourCount>, AnalyticsError> {
-    let select = format!(
-        "date_bin(interval '1 hour', accepted_at, {BUCKET_ORIGIN}) as hour, count(*) as accepted"
-    );
-    aggregate(
-        db,
-        agents,
-        period,
-        (&select, "accepted_at", "group by 1 order by 1"),
-    )
-    .await
+    run(db, "peak_hours", agents, period).await
 }
