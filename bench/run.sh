@@ -4,6 +4,8 @@
 #
 #   bench/run.sh            full run (about 15 minutes): release build, 5 rounds of 20 s
 #   bench/run.sh --retention  retention at ~10 million rows: notify with a pass running vs paused
+#   bench/run.sh --analytics  the analyses at 10 million journeys: their times for 1 h and 24 h,
+#                             and notify with analyses running in a loop vs not
 #   bench/run.sh --smoke    seconds per scenario, no speed assertions (what CI runs); uses the
 #                           debug build that `cargo test` already made unless --release is given,
 #                           and prints the table instead of writing docs/BENCHMARKS.md
@@ -17,12 +19,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command_line="bench/run.sh${*:+ $*}"
 
-smoke=0 release=0 retention=0 pass=()
+smoke=0 release=0 retention=0 analytics=0 pass=()
 for arg in "$@"; do
   case "$arg" in
     --smoke) smoke=1 ;;
     --release) release=1 ;;
     --retention) retention=1 ;;
+    --analytics) analytics=1 ;;
     *) pass+=("$arg") ;;
   esac
 done
@@ -95,6 +98,14 @@ if [[ $retention == 1 ]]; then
   log "retention"
   exec flock -s "${TMPDIR:-/tmp}/vos-gateway-tests.lock" \
     python3 bench/retention.py --bin-dir "$target_dir/$profile" "${pass[@]}"
+fi
+
+if [[ $analytics == 1 ]]; then
+  # The analyses at 10 million journeys (bench/analytics.py). Takes ~15 minutes and ~8 GB of
+  # disk; --keep --database NAME keeps the rows for another run.
+  log "analytics"
+  exec flock -s "${TMPDIR:-/tmp}/vos-gateway-tests.lock" \
+    python3 bench/analytics.py --bin-dir "$target_dir/$profile" "${pass[@]}"
 fi
 
 log "run"
