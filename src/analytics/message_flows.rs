@@ -97,32 +97,39 @@ async fn fetch(
 }
 
 /// `$1`, `$2`: the period; `$3`: the scope; `$4`: the limit.
+///
+/// Grouped first by agent, state and the tools' names (a `jsonb` array, which has equality:
+/// `jsonb_path_query_array` is three times faster than unnesting every row's `json` array in
+/// a subquery), then the few groups are turned into paths.
 pub(super) fn sql() -> String {
-    // A `tools` value that is not an array counts as no tools; an element without a name
-    // as the tool `?`.
+    // A `tools` value that is not an array counts as no tools, and tool calls without a name
+    // are left out. `jsonb` cannot hold `\u0000`: such a value counts as no tools rather than
+    // failing the statement.
     format!(
-        "select hops, count(*) as count, count(*) filter (where outcome = 'failed') as failed, \
-             avg(end_to_end_ms) as avg_ms \
-         from (select case \
-                   when n.outcome is not null then \
-                       array['gateway', n.agent_id || '_queue', n.agent_id] \
-                       || coalesce(t.tools, '{{}}'::text[]) || array['response'] \
-                   when n.status = 'published' then array['gateway', n.agent_id || '_queue'] \
-                   when n.status = 'failed' then array['gateway', 'undelivered'] \
-                   else array['gateway'] end as hops, \
-                   n.outcome, \
-                   extract(epoch from n.result_recorded_at - n.accepted_at)::float8 * 1000 \
-                       as end_to_end_ms \
-               from notifications n \
-               left join lateral ( \
-                   select array_agg(coalesce(e.tool ->> 'name', '?') order by e.position) \
-                       as tools \
-                   from json_array_elements(case when json_typeof(n.tools) = 'array' \
-                       then n.tools else '[]'::json end) with ordinality as e(tool, position) \
-               ) t on n.outcome is not null \
-               where n.accepted_at >= $1 and n.accepted_at <= $2 and {}) journeys \
-         group by hops \
-         order by count(*) desc, hops \
+        "select case stage \
+                 when 'answered' then array['gateway', agent_id || '_queue', agent_id] \
+                     || array(select jsonb_array_elements_text(names)) || array['response'] \
+                 when 'published' then array['gateway', agent_id || '_queue'] \
+                 when 'failed' then array['gateway', 'undelivered'] \
+                 else array['gateway'] end as hops, \
+             sum(journeys)::bigint as count, sum(failures)::bigint as failed, \
+             sum(total_ms) / nullif(sum(answers), 0) as avg_ms \
+         from (select agent_id, \
+                   case when outcome is not null then 'answered' else status end as stage, \
+                   case when outcome is not null then coalesce(jsonb_path_query_array( \
+                       case when json_typeof(tools) = 'array' \
+                           and strpos(tools::text, '\\u0000') = 0 then tools::jsonb end, \
+                       '$[*].name'), '[]'::jsonb) end as names, \
+                   count(*) as journeys, \
+                   count(*) filter (where outcome = 'failed') as failures, \
+                   count(result_recorded_at) as answers, \
+                   sum(extract(epoch from result_recorded_at - accepted_at)::float8 * 1000) \
+                       as total_ms \
+               from notifications \
+               where accepted_at >= $1 and accepted_at <= $2 and {} \
+               group by 1, 2, 3) journeys \
+         group by 1 \
+         order by 2 desc, 1 \
          limit $4",
         scope::condition("$3")
     )

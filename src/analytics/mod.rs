@@ -37,6 +37,7 @@ const BUCKET_ORIGIN: &str = "timestamptz '2000-01-01 00:00:00+00'";
 pub struct Analytics {
     pool: PgPool,
     statement_timeout: Duration,
+    work_mem: String,
     acquire_timeout: Duration,
     permits: Arc<Semaphore>,
 }
@@ -46,6 +47,7 @@ impl Analytics {
         Self {
             pool,
             statement_timeout: settings.statement_timeout,
+            work_mem: settings.work_mem.clone(),
             acquire_timeout: database.acquire_timeout,
             permits: Arc::new(Semaphore::new(settings.max_concurrent)),
         }
@@ -54,6 +56,10 @@ impl Analytics {
     /// Runs `work` (at most `statements` statements) in a read-only snapshot where each
     /// statement is cancelled past the statement timeout. The whole is bounded client side as
     /// well: a half-open connection never answers, whatever Postgres enforces.
+    ///
+    /// The snapshot also gets `[analytics] work_mem`, so that a day's sorts and hashes stay
+    /// in memory, and no JIT: the JSON functions' row estimates are far too high (100 per
+    /// call), which made Postgres spend a second compiling a query of a few seconds.
     async fn read<T>(
         &self,
         statements: u32,
@@ -72,10 +78,14 @@ impl Analytics {
             sqlx::query("set transaction isolation level repeatable read, read only")
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("select set_config('statement_timeout', $1, true)")
-                .bind(&timeout)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "select set_config('statement_timeout', $1, true), \
+                     set_config('work_mem', $2, true), set_config('jit', 'off', true)",
+            )
+            .bind(&timeout)
+            .bind(&self.work_mem)
+            .execute(&mut *tx)
+            .await?;
             let answer = work(&mut tx).await?;
             tx.commit().await?;
             Ok(answer)

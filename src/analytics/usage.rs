@@ -121,16 +121,20 @@ pub(super) fn statements() -> [(&'static str, String); 6] {
         ),
         (
             "tools",
-            window(
-                "result_recorded_at",
-                "t.item ->> 'name' as tool, count(*) as calls, \
-                 count(*) filter (where t.item ->> 'status' = 'error') as errors, \
-                 count(distinct n.agent_id) as agents",
-                &format!("cross join lateral {}", elements("tools")),
-                &format!(
-                    "and t.item ->> 'name' is not null \
-                          group by 1 order by calls desc, tool limit {TOOLS_TOP}"
-                ),
+            // Per tool and agent first, then per tool: a hash aggregate each, where
+            // `count(distinct agent_id)` would sort every call.
+            format!(
+                "select tool, sum(calls)::bigint as calls, sum(errors)::bigint as errors, \
+                     count(*) as agents \
+                 from ({}) per_agent \
+                 group by tool order by calls desc, tool limit {TOOLS_TOP}",
+                window(
+                    "result_recorded_at",
+                    "t.item ->> 'name' as tool, n.agent_id, count(*) as calls, \
+                     count(*) filter (where t.item ->> 'status' = 'error') as errors",
+                    &format!("cross join lateral {}", elements("tools")),
+                    "and t.item ->> 'name' is not null group by 1, 2",
+                )
             ),
         ),
         (

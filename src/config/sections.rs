@@ -260,6 +260,8 @@ pub struct AnalyticsSettings {
     /// Postgres cancels one analysis statement past this (`SET LOCAL statement_timeout`).
     #[serde(with = "humantime_serde")]
     pub statement_timeout: Duration,
+    /// Postgres `work_mem` of an analysis (`64MB`): per sort or hash, per statement.
+    pub work_mem: String,
     /// Analyses running at once per gateway; more are answered 503 at once, so that reports
     /// never take the connections the notify path needs.
     pub max_concurrent: usize,

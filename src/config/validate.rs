@@ -142,6 +142,17 @@ impl Settings {
                 "statement_timeout must be between 1ms and 5m, and max_concurrent at least 1",
             ));
         }
+        let work_mem = self.analytics.work_mem.trim();
+        let digits = work_mem.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+        if digits.is_empty()
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+            || !["kB", "MB", "GB"].contains(&&work_mem[digits.len()..])
+        {
+            return Err(ConfigError::new(
+                "analytics.work_mem",
+                "must be a size such as 64MB (kB, MB or GB)",
+            ));
+        }
         let tls = &self.server.tls;
         if tls.cert.is_empty() != tls.key.is_empty() {
             return Err(ConfigError::new(
