@@ -88,6 +88,8 @@ impl Analytics {
     }
 }
 
+/// Each bucket's p95 comes from its array of times (hash aggregation), like the slow
+/// operations'.
 async fn fetch(
     db: &mut PgConnection,
     agents: &AgentScope,
@@ -110,17 +112,20 @@ async fn fetch(
 pub(super) fn sql() -> String {
     format!(
         "with buckets as ( \
-             select agent_id, \
-                 date_bin(interval '{BUCKET_SECONDS} seconds', result_recorded_at, \
-                     {BUCKET_ORIGIN}) as bucket_start, \
-                 count(*) as results, \
-                 count(*) filter (where outcome = 'failed')::float8 / count(*) as error_ratio, \
-                 percentile_cont(0.95) within group (order by \
-                     extract(epoch from result_recorded_at - accepted_at)::float8 * 1000) \
+             select agent_id, bucket_start, results, error_ratio, \
+                 (select percentile_cont(0.95) within group (order by v) from unnest(times) v) \
                      as p95_ms \
-             from notifications \
-             where result_recorded_at >= $1 and result_recorded_at <= $2 and {} \
-             group by 1, 2), \
+             from (select agent_id, \
+                       date_bin(interval '{BUCKET_SECONDS} seconds', result_recorded_at, \
+                           {BUCKET_ORIGIN}) as bucket_start, \
+                       count(*) as results, \
+                       count(*) filter (where outcome = 'failed')::float8 / count(*) \
+                           as error_ratio, \
+                       array_agg(extract(epoch from result_recorded_at - accepted_at)::float8 \
+                           * 1000) as times \
+                   from notifications \
+                   where result_recorded_at >= $1 and result_recorded_at <= $2 and {} \
+                   group by 1, 2) per_bucket), \
          baselines as ( \
              select agent_id, avg(p95_ms) as p95_avg, stddev_pop(p95_ms) as p95_sd, \
                  avg(error_ratio) as ratio_avg, stddev_pop(error_ratio) as ratio_sd \

@@ -126,7 +126,8 @@ pub(super) fn sql(order: Order) -> String {
                where accepted_at >= $1 and accepted_at <= $2 and {in_scope} \
                group by 1 \
                union all \
-               select date_bin($4::interval, result_recorded_at, {BUCKET_ORIGIN}), agent_id, \
+               select date_bin($4::interval, result_recorded_at, {BUCKET_ORIGIN}), \
+                   agent_id collate \"C\", \
                    count(*), count(*) filter (where outcome = 'failed') \
                from notifications \
                where result_recorded_at >= $1 and result_recorded_at <= $2 and {in_scope} \

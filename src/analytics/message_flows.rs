@@ -114,7 +114,7 @@ pub(super) fn sql() -> String {
                  else array['gateway'] end as hops, \
              sum(journeys)::bigint as count, sum(failures)::bigint as failed, \
              sum(total_ms) / nullif(sum(answers), 0) as avg_ms \
-         from (select agent_id, \
+         from (select agent_id collate \"C\" as agent_id, \
                    case when outcome is not null then 'answered' else status end as stage, \
                    case when outcome is not null then coalesce(jsonb_path_query_array( \
                        case when json_typeof(tools) = 'array' \

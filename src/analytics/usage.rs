@@ -101,22 +101,20 @@ pub(super) fn statements() -> [(&'static str, String); 6] {
             "busiest_agents",
             window(
                 "result_recorded_at",
-                &format!("agent_id, count(*) as results, {busy} as busy_ms"),
-                "",
                 &format!(
-                    "group by agent_id order by busy_ms desc, results desc, agent_id limit {TOP}"
+                    "agent_id collate \"C\" as agent_id, count(*) as results, {busy} as busy_ms"
                 ),
+                "",
+                &format!("group by 1 order by busy_ms desc, results desc, agent_id limit {TOP}"),
             ),
         ),
         (
             "notification_types",
             window(
                 "accepted_at",
-                "notification_type, count(*) as count",
+                "notification_type collate \"C\" as notification_type, count(*) as count",
                 "",
-                &format!(
-                    "group by notification_type order by count desc, notification_type limit {TOP}"
-                ),
+                &format!("group by 1 order by count desc, notification_type limit {TOP}"),
             ),
         ),
         (
@@ -130,7 +128,8 @@ pub(super) fn statements() -> [(&'static str, String); 6] {
                  group by tool order by calls desc, tool limit {TOOLS_TOP}",
                 window(
                     "result_recorded_at",
-                    "t.item ->> 'name' as tool, n.agent_id, count(*) as calls, \
+                    "t.item ->> 'name' collate \"C\" as tool, n.agent_id collate \"C\", \
+                     count(*) as calls, \
                      count(*) filter (where t.item ->> 'status' = 'error') as errors",
                     &format!("cross join lateral {}", elements("tools")),
                     "and t.item ->> 'name' is not null group by 1, 2",
@@ -142,7 +141,8 @@ pub(super) fn statements() -> [(&'static str, String); 6] {
             window(
                 "result_recorded_at",
                 &format!(
-                    "coalesce(t.item ->> 'model', '?') as model, count(*) as calls, {}, {}",
+                    "coalesce(t.item ->> 'model', '?') collate \"C\" as model, count(*) as calls, \
+                     {}, {}",
                     tokens("input_tokens"),
                     tokens("output_tokens")
                 ),
