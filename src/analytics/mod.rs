@@ -38,6 +38,7 @@ pub struct Analytics {
     pool: PgPool,
     statement_timeout: Duration,
     work_mem: String,
+    parallel_workers: String,
     acquire_timeout: Duration,
     permits: Arc<Semaphore>,
 }
@@ -48,6 +49,7 @@ impl Analytics {
             pool,
             statement_timeout: settings.statement_timeout,
             work_mem: settings.work_mem.clone(),
+            parallel_workers: settings.parallel_workers.to_string(),
             acquire_timeout: database.acquire_timeout,
             permits: Arc::new(Semaphore::new(settings.max_concurrent)),
         }
@@ -58,7 +60,8 @@ impl Analytics {
     /// well: a half-open connection never answers, whatever Postgres enforces.
     ///
     /// The snapshot also gets `[analytics] work_mem`, so that a day's sorts and hashes stay
-    /// in memory, and no JIT: the JSON functions' row estimates are far too high (100 per
+    /// in memory, `[analytics] parallel_workers`, so that an analysis takes no more cores than
+    /// meant from the notify path, and no JIT: the JSON functions' row estimates are far too high (100 per
     /// call), which made Postgres spend a second compiling a query of a few seconds.
     async fn read<T>(
         &self,
@@ -80,10 +83,12 @@ impl Analytics {
                 .await?;
             sqlx::query(
                 "select set_config('statement_timeout', $1, true), \
-                     set_config('work_mem', $2, true), set_config('jit', 'off', true)",
+                     set_config('work_mem', $2, true), set_config('jit', 'off', true), \
+                     set_config('max_parallel_workers_per_gather', $3, true)",
             )
             .bind(&timeout)
             .bind(&self.work_mem)
+            .bind(&self.parallel_workers)
             .execute(&mut *tx)
             .await?;
             let answer = work(&mut tx).await?;

@@ -262,6 +262,9 @@ pub struct AnalyticsSettings {
     pub statement_timeout: Duration,
     /// Postgres `work_mem` of an analysis (`64MB`): per sort or hash, per statement.
     pub work_mem: String,
+    /// Postgres parallel workers one analysis statement may use besides its own process
+    /// (`max_parallel_workers_per_gather`); 0 keeps an analysis on one core.
+    pub parallel_workers: u8,
     /// Analyses running at once per gateway; more are answered 503 at once, so that reports
     /// never take the connections the notify path needs.
     pub max_concurrent: usize,
