@@ -70,7 +70,8 @@ command -v wrk >/dev/null || apt_install wrk
 command -v pgbench >/dev/null || apt_install postgresql-contrib
 command -v psql >/dev/null || apt_install postgresql-client
 export PATH="$HOME/.cargo/bin:$PATH"
-if ! command -v oha >/dev/null; then
+# The analytics run needs neither oha nor the Python peer.
+if [[ $analytics == 0 ]] && ! command -v oha >/dev/null; then
   if [[ $smoke == 0 || ${BENCH_INSTALL_OHA:-0} == 1 ]]; then
     # From crates.io; takes a few minutes to compile once, then ~/.cargo/bin/oha is reused.
     cargo install oha --version 1.16.0 --locked
@@ -80,7 +81,7 @@ if ! command -v oha >/dev/null; then
 fi
 target_dir=${CARGO_TARGET_DIR:-target}
 venv=$target_dir/bench-venv
-if ! "$venv/bin/python" -c 'import fastapi, uvicorn, uvloop, httptools, psycopg, psycopg_pool, aio_pika, opentelemetry.sdk' 2>/dev/null; then
+if [[ $analytics == 0 ]] && ! "$venv/bin/python" -c 'import fastapi, uvicorn, uvloop, httptools, psycopg, psycopg_pool, aio_pika, opentelemetry.sdk' 2>/dev/null; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r bench/peer/requirements.txt
 fi
