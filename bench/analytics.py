@@ -8,7 +8,8 @@ over 7 days, so a day holds ~1.4 million), starts a release gateway on it, then
    `--reps` requests each; median, min and max wall time), with the statement timeout raised
    so that the true time is measured;
 2. alternates rounds of notify load (wrk) with no analysis running and with one client running
-   the ten analyses in a loop back to back, and reports the throughput ratio (with / without).
+   the ten analyses in a loop (back to back, or `--pace S` seconds apart), and reports the
+   throughput ratio (with / without).
 
 Called by `bench/run.sh --analytics`; stdlib only. `--keep` keeps the database (and
 `--database NAME` reuses one that already holds the rows).
@@ -62,6 +63,8 @@ def main():
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--database", help="reuse this database if it already holds --rows rows")
     ap.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    ap.add_argument("--pace", type=float, default=0,
+                    help="seconds between two analyses of the loop (0: back to back)")
     args = ap.parse_args()
     run_id = f"{os.getpid()}"
     db = args.database or f"vos_bench_analytics_{run_id}"
@@ -134,6 +137,7 @@ def main():
                             loops["analyses"] += 1
                         except Exception:  # noqa: BLE001 - counted, the round goes on
                             loops["failed"] += 1
+                        stop.wait(args.pace)
 
         script = b.BENCH / "notify.lua"
         wrk_env = {"BENCH_AGENTS": ",".join(agents), "BENCH_KEY": key}
@@ -161,7 +165,7 @@ def main():
             ms = [t * 1000 for t in times]
             print(f"| {name} | {window} | {statistics.median(ms):,.0f} ms | {min(ms):,.0f} ms | {max(ms):,.0f} ms |")
         print(f"\nnotify req/s, no analysis: {[round(x) for x in rps['idle']]}")
-        print(f"notify req/s, analyses in a loop: {[round(x) for x in rps['analysing']]} "
+        print(f"notify req/s, analyses in a loop (pace {args.pace:g} s): {[round(x) for x in rps['analysing']]} "
               f"({loops['analyses']} analyses answered, {loops['failed']} failed)")
         print(f"with/without: {b.fmt_ratio(ratio, pct=True)}")
         print(json.dumps({"timings_ms": {f"{n} {w}": [round(t * 1000) for t in ts] for (n, w), ts in timings.items()},

@@ -61,7 +61,9 @@ impl Analytics {
     ///
     /// The snapshot also gets `[analytics] work_mem`, so that a day's sorts and hashes stay
     /// in memory, `[analytics] parallel_workers`, so that an analysis takes no more cores than
-    /// meant from the notify path, and no JIT: the JSON functions' row estimates are far too high (100 per
+    /// meant from the notify path, custom plans only (a statement prepared for a 1-hour
+    /// window must not run a day with the generic plan Postgres switches to after five
+    /// executions: 8 s instead of 3), and no JIT: the JSON functions' row estimates are far too high (100 per
     /// call), which made Postgres spend a second compiling a query of a few seconds.
     async fn read<T>(
         &self,
@@ -84,7 +86,8 @@ impl Analytics {
             sqlx::query(
                 "select set_config('statement_timeout', $1, true), \
                      set_config('work_mem', $2, true), set_config('jit', 'off', true), \
-                     set_config('max_parallel_workers_per_gather', $3, true)",
+                     set_config('max_parallel_workers_per_gather', $3, true), \
+                     set_config('plan_cache_mode', 'force_custom_plan', true)",
             )
             .bind(&timeout)
             .bind(&self.work_mem)
