@@ -4,6 +4,8 @@
 #
 #   bench/run.sh            full run (about 15 minutes): release build, 5 rounds of 20 s
 #   bench/run.sh --retention  retention at ~10 million rows: notify with a pass running vs paused
+#   bench/run.sh --analytics  the analyses at 10 million journeys: their times for 1 h and 24 h,
+#                             and notify with analyses running in a loop vs not
 #   bench/run.sh --smoke    seconds per scenario, no speed assertions (what CI runs); uses the
 #                           debug build that `cargo test` already made unless --release is given,
 #                           and prints the table instead of writing docs/BENCHMARKS.md
@@ -17,12 +19,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command_line="bench/run.sh${*:+ $*}"
 
-smoke=0 release=0 retention=0 pass=()
+smoke=0 release=0 retention=0 analytics=0 pass=()
 for arg in "$@"; do
   case "$arg" in
     --smoke) smoke=1 ;;
     --release) release=1 ;;
     --retention) retention=1 ;;
+    --analytics) analytics=1 ;;
     *) pass+=("$arg") ;;
   esac
 done
@@ -67,7 +70,8 @@ command -v wrk >/dev/null || apt_install wrk
 command -v pgbench >/dev/null || apt_install postgresql-contrib
 command -v psql >/dev/null || apt_install postgresql-client
 export PATH="$HOME/.cargo/bin:$PATH"
-if ! command -v oha >/dev/null; then
+# The analytics run needs neither oha nor the Python peer.
+if [[ $analytics == 0 ]] && ! command -v oha >/dev/null; then
   if [[ $smoke == 0 || ${BENCH_INSTALL_OHA:-0} == 1 ]]; then
     # From crates.io; takes a few minutes to compile once, then ~/.cargo/bin/oha is reused.
     cargo install oha --version 1.16.0 --locked
@@ -77,7 +81,7 @@ if ! command -v oha >/dev/null; then
 fi
 target_dir=${CARGO_TARGET_DIR:-target}
 venv=$target_dir/bench-venv
-if ! "$venv/bin/python" -c 'import fastapi, uvicorn, uvloop, httptools, psycopg, psycopg_pool, aio_pika, opentelemetry.sdk' 2>/dev/null; then
+if [[ $analytics == 0 ]] && ! "$venv/bin/python" -c 'import fastapi, uvicorn, uvloop, httptools, psycopg, psycopg_pool, aio_pika, opentelemetry.sdk' 2>/dev/null; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r bench/peer/requirements.txt
 fi
@@ -95,6 +99,14 @@ if [[ $retention == 1 ]]; then
   log "retention"
   exec flock -s "${TMPDIR:-/tmp}/vos-gateway-tests.lock" \
     python3 bench/retention.py --bin-dir "$target_dir/$profile" "${pass[@]}"
+fi
+
+if [[ $analytics == 1 ]]; then
+  # The analyses at 10 million journeys (bench/analytics.py). Takes ~15 minutes and ~8 GB of
+  # disk; --keep --database NAME keeps the rows for another run.
+  log "analytics"
+  exec flock -s "${TMPDIR:-/tmp}/vos-gateway-tests.lock" \
+    python3 bench/analytics.py --bin-dir "$target_dir/$profile" "${pass[@]}"
 fi
 
 log "run"

@@ -5,6 +5,7 @@
 //! pending). `startup` wires it all together; `main` only calls `cli::run`. The layering,
 //! module by module, is in `docs/architecture.md`.
 
+pub mod analytics;
 pub mod auth;
 pub mod background;
 pub mod broker;

@@ -7,6 +7,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    analytics::Analytics,
     auth,
     background::Stages,
     broker::{self, Publisher, QueueAdmin},
@@ -125,6 +126,7 @@ impl Application {
             keyring: gate.keyring.clone(),
             registry: gate.registry.clone(),
             waiters,
+            analytics: Analytics::new(pool.clone(), &settings.analytics, &settings.database),
             queues: QueueAdmin::new(&settings.amqp),
             broker_addr: broker_addr.into(),
             schema,

@@ -5,6 +5,7 @@ use std::{sync::Arc, time::Instant};
 use sqlx::PgPool;
 
 use crate::{
+    analytics::Analytics,
     auth::Keyring,
     broker::{Publisher, QueueAdmin},
     metrics::Metrics,
@@ -23,6 +24,8 @@ pub struct AppState {
     pub keyring: Keyring,
     /// Registered agents, in memory.
     pub registry: Registry,
+    /// Runs the analyses and reports, within their guardrails.
+    pub analytics: Analytics,
     /// Requests waiting for an agent's outcome.
     pub waiters: Waiters,
     /// Declares, inspects and deletes agents' queues (registration and agent status).

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::KeyEntry;
-use crate::domain::Scope;
+use crate::domain::{AgentPattern, Scope};
 
 /// The caller of a protected route, available to handlers as a request extension.
 #[derive(Debug, Clone)]
@@ -28,6 +28,15 @@ impl Principal {
         match self {
             Self::Key(key) => key.grant.covers(agent_id),
             Self::Unrestricted => true,
+        }
+    }
+
+    /// The patterns of the agents the caller may see; `None` when it may see every agent
+    /// (an admin key, a `*` pattern, or no authentication), so queries need no filter.
+    pub fn agent_patterns(&self) -> Option<&[AgentPattern]> {
+        match self {
+            Self::Key(key) if !key.grant.covers_every_agent() => Some(&key.grant.agents),
+            _ => None,
         }
     }
 

@@ -1,9 +1,11 @@
-//! Command line: `serve` (the default), `migrate`, `healthcheck`, `keys` and `agents`.
+//! Command line: `serve` (the default), `migrate`, `healthcheck`, `keys`, `agents` and
+//! `report`.
 
 mod agents;
 mod healthcheck;
 mod keys;
 mod migrate;
+mod report;
 mod serve;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -42,6 +44,8 @@ pub enum Command {
     /// Register and list agents in the database.
     #[command(subcommand)]
     Agents(agents::AgentsCommand),
+    /// Print the summary report of the last `--since` (straight from the database).
+    Report(report::ReportArgs),
 }
 
 /// How a command ended, as an exit status: 2 for invalid configuration or usage (what an
@@ -86,6 +90,7 @@ pub fn run() -> ExitCode {
             Command::Healthcheck { url } => healthcheck::healthcheck(&settings, url).await,
             Command::Keys(command) => keys::keys(settings, command).await,
             Command::Agents(command) => agents::agents(settings, command).await,
+            Command::Report(args) => report::report(settings, args).await,
         }
     });
     exit.report()

@@ -22,6 +22,7 @@ pub struct Settings {
     pub privacy: PrivacySettings,
     pub retention: RetentionSettings,
     pub results: ResultsSettings,
+    pub analytics: AnalyticsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -250,6 +251,23 @@ pub struct RetentionSettings {
     pub batch_size: i64,
     #[serde(with = "humantime_serde")]
     pub pause: Duration,
+}
+
+/// `[analytics]`: the guardrails of the analyses and reports (docs/analytics.md).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyticsSettings {
+    /// Postgres cancels one analysis statement past this (`SET LOCAL statement_timeout`).
+    #[serde(with = "humantime_serde")]
+    pub statement_timeout: Duration,
+    /// Postgres `work_mem` of an analysis (`64MB`): per sort or hash, per statement.
+    pub work_mem: String,
+    /// Postgres parallel workers one analysis statement may use besides its own process
+    /// (`max_parallel_workers_per_gather`); 0 keeps an analysis on one core.
+    pub parallel_workers: u8,
+    /// Analyses running at once per gateway; more are answered 503 at once, so that reports
+    /// never take the connections the notify path needs.
+    pub max_concurrent: usize,
 }
 
 /// A setting that must never be printed: `Debug` shows whether it is set, not what it is.

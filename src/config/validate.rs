@@ -133,6 +133,26 @@ impl Settings {
                 "batch_size must be at least 1 and interval more than 0",
             ));
         }
+        if self.analytics.statement_timeout.is_zero()
+            || self.analytics.statement_timeout > std::time::Duration::from_secs(300)
+            || self.analytics.max_concurrent == 0
+        {
+            return Err(ConfigError::new(
+                "analytics",
+                "statement_timeout must be between 1ms and 5m, and max_concurrent at least 1",
+            ));
+        }
+        let work_mem = self.analytics.work_mem.trim();
+        let digits = work_mem.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+        if digits.is_empty()
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+            || !["kB", "MB", "GB"].contains(&&work_mem[digits.len()..])
+        {
+            return Err(ConfigError::new(
+                "analytics.work_mem",
+                "must be a size such as 64MB (kB, MB or GB)",
+            ));
+        }
         let tls = &self.server.tls;
         if tls.cert.is_empty() != tls.key.is_empty() {
             return Err(ConfigError::new(

@@ -134,6 +134,11 @@ impl Grant {
     pub fn covers(&self, agent_id: &str) -> bool {
         self.scopes.contains(&Scope::Admin) || self.agents.iter().any(|p| p.matches(agent_id))
     }
+
+    /// Whether the key sees every agent, whatever its id.
+    pub fn covers_every_agent(&self) -> bool {
+        self.scopes.contains(&Scope::Admin) || self.agents.iter().any(|p| p.as_str() == "*")
+    }
 }
 
 #[cfg(test)]

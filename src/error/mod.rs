@@ -68,6 +68,10 @@ pub enum ApiError {
     BrokerUnavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("the gateway is at capacity; retry shortly")]
     Overloaded,
+    #[error("the analysis did not finish within its statement timeout; try a shorter window")]
+    AnalysisTimeout,
+    #[error("too many analyses are running; retry shortly")]
+    AnalysisBusy,
     #[error("the database is unavailable; the notification was not accepted")]
     DatabaseUnavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("an internal error occurred")]
@@ -92,6 +96,8 @@ impl ApiError {
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::QueueNotEmpty => StatusCode::CONFLICT,
             Self::Overloaded
+            | Self::AnalysisTimeout
+            | Self::AnalysisBusy
             | Self::DatabaseUnavailable(_)
             | Self::NotReady
             | Self::BrokerUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -119,6 +125,8 @@ impl ApiError {
             Self::NotReady => "not-ready",
             Self::BrokerUnavailable(_) => "broker-unavailable",
             Self::Overloaded => "overloaded",
+            Self::AnalysisTimeout => "analysis-timeout",
+            Self::AnalysisBusy => "analysis-busy",
             Self::DatabaseUnavailable(_) => "database-unavailable",
             Self::Internal(_) => "internal-error",
         }
@@ -126,7 +134,9 @@ impl ApiError {
 
     fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::Overloaded => Some(Duration::from_secs(1)),
+            Self::Overloaded | Self::AnalysisBusy => Some(Duration::from_secs(1)),
+            // The same question is as slow in a moment; later, other load may have passed.
+            Self::AnalysisTimeout => Some(Duration::from_secs(30)),
             Self::DatabaseUnavailable(_) | Self::BrokerUnavailable(_) => {
                 Some(Duration::from_secs(5))
             }

@@ -4,10 +4,12 @@
 mod accept;
 mod agent_status;
 mod agents;
+mod analytics;
 mod health;
 mod keys;
 mod metrics;
 mod openapi;
+mod reports;
 mod status;
 mod status_view;
 
@@ -47,6 +49,26 @@ pub fn routers(
             guard(Scope::Read, get(status::show)),
         )
         .route("/api/v1/agents", guard(Scope::Read, get(agents::list)))
+        .route(
+            "/api/v1/analytics/slow-operations",
+            guard(Scope::Read, get(analytics::slow_operations)),
+        )
+        .route(
+            "/api/v1/analytics/error-rates",
+            guard(Scope::Read, get(analytics::error_rates)),
+        )
+        .route(
+            "/api/v1/analytics/message-flows",
+            guard(Scope::Read, get(analytics::message_flows)),
+        )
+        .route(
+            "/api/v1/analytics/anomalies",
+            guard(Scope::Read, get(analytics::anomalies)),
+        )
+        .route(
+            "/api/v1/reports/summary",
+            guard(Scope::Read, get(reports::summary)),
+        )
         .route(
             "/api/v1/agents/{agent_id}",
             guard(Scope::Read, get(agents::show)).merge(guard(

@@ -14,7 +14,7 @@ use utoipa::{
 
 use crate::error::PROBLEM_JSON;
 
-use super::{accept, agents, health, keys, metrics, status};
+use super::{accept, agents, analytics, health, keys, metrics, reports, status};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -31,6 +31,11 @@ use super::{accept, agents, health, keys, metrics, status};
         agents::list,
         agents::show,
         agents::unregister,
+        analytics::slow_operations,
+        analytics::error_rates,
+        analytics::message_flows,
+        analytics::anomalies,
+        reports::summary,
         keys::create,
         keys::list,
         keys::revoke,
@@ -43,6 +48,7 @@ use super::{accept, agents, health, keys, metrics, status};
     tags(
         (name = "notifications", description = "Accepting and tracking notifications"),
         (name = "agents", description = "Registered agents and their live status"),
+        (name = "analytics", description = "Analyses of the stored journeys, and the summary report"),
         (name = "keys", description = "API keys (admin)"),
         (name = "health", description = "Probes in application/health+json"),
         (name = "operations", description = "Metrics and the API description"),

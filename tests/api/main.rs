@@ -2,6 +2,7 @@
 //! One binary; each test has its own database and its own queues.
 
 mod access;
+mod analytics;
 mod auth;
 mod cli;
 mod delivery;

@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""The analyses at 10 million journeys: how long each takes, and what they cost notify.
+
+Fills one database with N generated journeys (bench/analytics_fixtures.py; default 10,000,000
+over 7 days, so a day holds ~1.4 million), starts a release gateway on it, then
+
+1. times every analysis and the report for a 1 h and a 24 h window over HTTP (a warm-up, then
+   `--reps` requests each; median, min and max wall time), with the statement timeout raised
+   so that the true time is measured;
+2. alternates rounds of notify load (wrk) with no analysis running and with one client running
+   the ten analyses in a loop (back to back, or `--pace S` seconds apart), and reports the
+   throughput ratio (with / without).
+
+Called by `bench/run.sh --analytics`; stdlib only. `--keep` keeps the database (and
+`--database NAME` reuses one that already holds the rows).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import analytics_fixtures as fixtures  # noqa: E402
+import bench as b  # noqa: E402  (the shared helpers: processes, wrk, psql, keys)
+
+ANALYSES = [
+    ("slow-operations", "/api/v1/analytics/slow-operations?window={w}"),
+    ("error-rates (5m)", "/api/v1/analytics/error-rates?window={w}&bucket=5m"),
+    ("message-flows", "/api/v1/analytics/message-flows?window={w}"),
+    ("anomalies", "/api/v1/analytics/anomalies?window={w}"),
+    ("report summary", "/api/v1/reports/summary?since={w}"),
+]
+WINDOWS = ["1h", "24h"]
+
+
+def get(url: str, key: str, timeout: float = 300) -> float:
+    """Seconds until the whole 200 answer was read."""
+    started = time.perf_counter()
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{url}: {response.status} {body[:200]!r}")
+    return time.perf_counter() - started
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin-dir", required=True)
+    ap.add_argument("--rows", type=int, default=10_000_000)
+    ap.add_argument("--days", type=float, default=7)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--duration", type=float, default=20)
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--database", help="reuse this database if it already holds --rows rows")
+    ap.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    ap.add_argument("--pace", type=float, default=0,
+                    help="seconds between two analyses of the loop (0: back to back)")
+    args = ap.parse_args()
+    run_id = f"{os.getpid()}"
+    db = args.database or f"vos_bench_analytics_{run_id}"
+    agents = [f"ana{run_id}-a{i}" for i in range(4)]
+    key = b.api_key()
+    procs = b.Procs()
+    bin_dir = Path(args.bin_dir)
+    try:
+        port = b.free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("VOS_", "OTEL_", "RUST_LOG"))}
+        env.update({
+            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{db}",
+            "AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/%2f",
+            "VOS_BOOTSTRAP_ADMIN_KEY": key, "RUST_LOG": "warn",
+            "VOS__SERVER__ADDR": f"127.0.0.1:{port}",
+            "VOS__TELEMETRY__SAMPLE_RATIO": "0",
+            "VOS__RATE_LIMIT__PER_KEY": "off", "VOS__RATE_LIMIT__PER_AGENT": "off",
+            # Measure the true time of each analysis, not where the timeout cuts it.
+            "VOS__ANALYTICS__STATEMENT_TIMEOUT": "300s", "VOS__SERVER__REQUEST_TIMEOUT": "300s",
+            # The fixtures are up to 7 days old; retention must not delete them meanwhile.
+            "VOS__RETENTION__INTERVAL": "1000d",
+        })
+        # A reused database keeps the keys of its last run: this run's key is the bootstrap
+        # key of an empty key table.
+        b.psql(db, "delete from api_keys", check=False)
+        procs.start("gateway", [str(bin_dir / "vos-gateway"), "serve"], env=env)
+        url = f"http://127.0.0.1:{port}"
+        b.wait_http(f"{url}/health/ready", 120, "gateway")
+        for agent in agents:
+            request = urllib.request.Request(f"{url}/api/v1/agents/{agent}", method="PUT",
+                                             headers={"Authorization": f"Bearer {key}"})
+            try:
+                urllib.request.urlopen(request, timeout=10).read()
+            except urllib.error.HTTPError as e:
+                raise SystemExit(f"registering {agent}: {e} (reuse a database only with its own key)")
+
+        present = int(b.psql(db, "select count(*) from notifications"))
+        if present < args.rows:
+            b.log(f"filling {args.rows:,} journeys over {args.days:g} days")
+            filled = fixtures.fill(db, args.rows, args.days, log=b.log)
+            b.log(f"filled in {filled:.0f} s")
+        else:
+            filled = float("nan")
+            b.log(f"reusing {present:,} rows")
+        size = b.psql(db, "select pg_size_pretty(pg_total_relation_size('notifications'))")
+        per_day = int(b.psql(db, "select count(*) from notifications where accepted_at > now() - interval '1 day'"))
+
+        b.log("timing the analyses")
+        timings = {}
+        for name, path in ANALYSES:
+            for window in WINDOWS:
+                target = url + path.format(w=window)
+                get(target, key)  # warm-up: caches, plans
+                times = [get(target, key) for _ in range(args.reps)]
+                timings[(name, window)] = times
+                b.log(f"{name} {window}: median {statistics.median(times) * 1000:.0f} ms")
+
+        b.log("notify with and without analyses running")
+        stop = threading.Event()
+        loops = {"analyses": 0, "failed": 0}
+
+        def analyse_in_a_loop():
+            while not stop.is_set():
+                for _, path in ANALYSES:
+                    for window in WINDOWS:
+                        if stop.is_set():
+                            return
+                        try:
+                            get(url + path.format(w=window), key)
+                            loops["analyses"] += 1
+                        except Exception:  # noqa: BLE001 - counted, the round goes on
+                            loops["failed"] += 1
+                        stop.wait(args.pace)
+
+        script = b.BENCH / "notify.lua"
+        wrk_env = {"BENCH_AGENTS": ",".join(agents), "BENCH_KEY": key}
+        b.wrk(url, 5, args.connections, script, wrk_env)
+        rps = {"idle": [], "analysing": []}
+        for _ in range(args.rounds):
+            for mode in ("idle", "analysing"):
+                worker = None
+                if mode == "analysing":
+                    stop.clear()
+                    worker = threading.Thread(target=analyse_in_a_loop, daemon=True)
+                    worker.start()
+                result = b.wrk(url, args.duration, args.connections, script, wrk_env)
+                if worker:
+                    stop.set()
+                    worker.join()
+                rps[mode].append(result["rps"])
+                b.log(f"{mode}: {result['rps']:.0f} req/s ({result['errors']} errors)")
+        ratio = b.ratio_summary(rps["analysing"], rps["idle"])
+
+        print(f"\nrows: {args.rows:,} over {args.days:g} days ({per_day:,} in the last day); "
+              f"table with indexes {size}; fill {filled:.0f} s")
+        print(f"\n| analysis | window | median | min | max |\n|---|---|---|---|---|")
+        for (name, window), times in timings.items():
+            ms = [t * 1000 for t in times]
+            print(f"| {name} | {window} | {statistics.median(ms):,.0f} ms | {min(ms):,.0f} ms | {max(ms):,.0f} ms |")
+        print(f"\nnotify req/s, no analysis: {[round(x) for x in rps['idle']]}")
+        print(f"notify req/s, analyses in a loop (pace {args.pace:g} s): {[round(x) for x in rps['analysing']]} "
+              f"({loops['analyses']} analyses answered, {loops['failed']} failed)")
+        print(f"with/without: {b.fmt_ratio(ratio, pct=True)}")
+        print(json.dumps({"timings_ms": {f"{n} {w}": [round(t * 1000) for t in ts] for (n, w), ts in timings.items()},
+                          "rps": rps, "ratio": ratio}))
+    finally:
+        procs.stop_all()
+        if not args.keep:
+            b.psql("postgres", f'drop database if exists "{db}" with (force)', check=False)
+        for agent in agents:
+            b.run([str(bin_dir / "examples" / "bench_amqp"), "delete", f"{agent}_queue"], check=False)
+
+
+if __name__ == "__main__":
+    main()

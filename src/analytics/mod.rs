@@ -1,0 +1,112 @@
+//! Analytics: what the journeys stored in `notifications` say — slow operations, error rates
+//! per window, the paths messages take, anomalies, and the summary report. The seed's queries,
+//! fixed for PostgreSQL (`date_bin`, no alias in `HAVING`, float division; docs/analytics.md).
+//!
+//! Every analysis runs in one read-only snapshot with its own `statement_timeout`, sees only
+//! the caller's agents ([`AgentScope`]), returns at most a fixed number of rows, and reads the
+//! table through the indexes of `migrations/*_analytics.sql`.
+
+pub mod anomalies;
+mod error;
+pub mod error_rates;
+pub mod markdown;
+pub mod message_flows;
+pub mod params;
+pub mod plans;
+mod scope;
+pub mod slow_operations;
+pub mod summary;
+mod usage;
+
+use std::{sync::Arc, time::Duration};
+
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::Semaphore;
+
+pub use error::AnalyticsError;
+pub use params::Period;
+pub use scope::AgentScope;
+
+use crate::config::{AnalyticsSettings, DatabaseSettings};
+
+/// Where every bucket starts counting from, so that 5-minute buckets start at :00, :05, …
+const BUCKET_ORIGIN: &str = "timestamptz '2000-01-01 00:00:00+00'";
+
+/// Runs analyses; cheap to clone.
+#[derive(Clone)]
+pub struct Analytics {
+    pool: PgPool,
+    statement_timeout: Duration,
+    work_mem: String,
+    parallel_workers: String,
+    acquire_timeout: Duration,
+    permits: Arc<Semaphore>,
+}
+
+impl Analytics {
+    pub fn new(pool: PgPool, settings: &AnalyticsSettings, database: &DatabaseSettings) -> Self {
+        Self {
+            pool,
+            statement_timeout: settings.statement_timeout,
+            work_mem: settings.work_mem.clone(),
+            parallel_workers: settings.parallel_workers.to_string(),
+            acquire_timeout: database.acquire_timeout,
+            permits: Arc::new(Semaphore::new(settings.max_concurrent)),
+        }
+    }
+
+    /// Runs `work` (at most `statements` statements) in a read-only snapshot where each
+    /// statement is cancelled past the statement timeout. The whole is bounded client side as
+    /// well: a half-open connection never answers, whatever Postgres enforces.
+    ///
+    /// The snapshot also gets `[analytics] work_mem`, so that a day's sorts and hashes stay
+    /// in memory, `[analytics] parallel_workers`, so that an analysis takes no more cores than
+    /// meant from the notify path, custom plans only (a statement prepared for a 1-hour
+    /// window must not run a day with the generic plan Postgres switches to after five
+    /// executions: 8 s instead of 3), and no JIT: the JSON functions' row estimates are far too high (100 per
+    /// call), which made Postgres spend a second compiling a query of a few seconds.
+    async fn read<T>(
+        &self,
+        statements: u32,
+        work: impl AsyncFnOnce(&mut PgConnection) -> Result<T, AnalyticsError>,
+    ) -> Result<T, AnalyticsError> {
+        let _permit = self
+            .permits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| AnalyticsError::Busy)?;
+        let deadline =
+            self.acquire_timeout + self.statement_timeout * statements + Duration::from_secs(1);
+        let timeout = format!("{}ms", self.statement_timeout.as_millis());
+        let snapshot = async {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("set transaction isolation level repeatable read, read only")
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "select set_config('statement_timeout', $1, true), \
+                     set_config('work_mem', $2, true), set_config('jit', 'off', true), \
+                     set_config('max_parallel_workers_per_gather', $3, true), \
+                     set_config('plan_cache_mode', 'force_custom_plan', true)",
+            )
+            .bind(&timeout)
+            .bind(&self.work_mem)
+            .bind(&self.parallel_workers)
+            .execute(&mut *tx)
+            .await?;
+            let answer = work(&mut tx).await?;
+            tx.commit().await?;
+            Ok(answer)
+        };
+        tokio::time::timeout(deadline, snapshot)
+            .await
+            .map_err(|_| AnalyticsError::Timeout)?
+    }
+}
+
+/// At most `limit` rows, and whether there were more (queries fetch `limit + 1`).
+fn capped<T>(mut rows: Vec<T>, limit: i64) -> (Vec<T>, bool) {
+    let truncated = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    (rows, truncated)
+}
