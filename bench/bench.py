@@ -537,9 +537,23 @@ class Bench:
         return f"agent_id like 'bench{self.run_id}-e%'"
 
     def db_now(self) -> tuple[str, float]:
-        """The database's clock (the one accepted_at and result_recorded_at come from)."""
-        text, epoch = psql(self.db, "select now()::text, extract(epoch from now())").split("|")
-        return text, float(epoch)
+        """Now on the database's clock (the one accepted_at and result_recorded_at come from),
+        as a timestamptz literal and epoch seconds: this process's clock plus the measured
+        offset, so that taking it costs no round trip (a psql call takes tens of ms, hundreds
+        on a busy machine, which would stretch a short window)."""
+        if not hasattr(self, "clock_offset"):
+            best = None
+            for _ in range(5):
+                before = time.time()
+                db = float(psql(self.db, "select extract(epoch from clock_timestamp())"))
+                after = time.time()
+                if best is None or after - before < best[0]:
+                    best = (after - before, db - (before + after) / 2)
+            self.clock_offset = best[1]
+            self.results.setdefault("e2e_clock", {}).update(
+                {"offset_s": best[1], "uncertainty_s": best[0] / 2})
+        epoch = time.time() + self.clock_offset
+        return f"to_timestamp({epoch:.6f})", epoch
 
     def e2e_drain(self, seconds: float) -> tuple[int, float]:
         """Waits until every end-to-end row has its result recorded, or the deadline; returns
@@ -593,8 +607,9 @@ class Bench:
         s = self.e2e_system
         groups = {"system under test": proc_tree(self.pids[s]), "agents": list(self.agent_pids),
                   "otlp sink": [self.pids["sink"]]}
-        t0, e0 = self.db_now()
+        self.db_now()  # the clock offset, measured once, outside the window
         by0 = cpu_by_process(groups)
+        t0, e0 = self.db_now()
         r = wrk(self.url(s), self.d, self.conns, script, env)
         t1, e1 = self.db_now()
         polls0 = os.times()
@@ -608,9 +623,9 @@ class Bench:
         by2["other processes"] += polls
         window = max(1e-3, e1 - e0)
         q = psql(self.db, f"""select
-            count(*) filter (where accepted_at between '{t0}' and '{t1}'),
-            count(*) filter (where result_recorded_at between '{t0}' and '{t1}'),
-            count(*) filter (where accepted_at <= '{t1}' and (result_recorded_at is null or result_recorded_at > '{t1}')),
+            count(*) filter (where accepted_at between {t0} and {t1}),
+            count(*) filter (where result_recorded_at between {t0} and {t1}),
+            count(*) filter (where accepted_at <= {t1} and (result_recorded_at is null or result_recorded_at > {t1})),
             count(result_recorded_at), count(*), count(*) filter (where outcome = 'failed')
             from notifications where {self.e2e_where()}""")
         acc_w, done_w, backlog, done, total, failed = (int(x) for x in q.split("|"))
@@ -639,7 +654,7 @@ class Bench:
         q = psql(self.db, f"""select count(*), count(result_recorded_at),
             {ms("result_recorded_at - accepted_at")}, {ms("started_at - accepted_at")},
             {ms("completed_at - started_at")}
-            from notifications where {self.e2e_where()} and accepted_at between '{t0}' and '{t1}'""")
+            from notifications where {self.e2e_where()} and accepted_at between {t0} and {t1}""")
         f = q.split("|")
         num = [float(x) if x else float("nan") for x in f[2:]]
         return {"rows": int(f[0]), "answered": int(f[1]), "e2e_p50": num[0], "e2e_p99": num[1],
