@@ -648,18 +648,20 @@ class Bench:
     def e2e_latency(self, t0: str, t1: str) -> dict:
         """Percentiles over the rows accepted within [t0, t1] that have a result: end to end
         (accept → result recorded, both on the database clock), queue wait (accept → the
-        agent started), the agent's processing (started → completed, the agent's clock)."""
+        agent started), the agent's processing (started → completed, the agent's clock), the result hop
+        (the agent completed → the gateway recorded it)."""
         def ms(expr):
             return (f"percentile_cont(0.5) within group (order by extract(epoch from {expr}) * 1000), "
                     f"percentile_cont(0.99) within group (order by extract(epoch from {expr}) * 1000)")
         q = psql(self.db, f"""select count(*), count(result_recorded_at),
             {ms("result_recorded_at - accepted_at")}, {ms("started_at - accepted_at")},
-            {ms("completed_at - started_at")}
+            {ms("completed_at - started_at")}, {ms("result_recorded_at - completed_at")}
             from notifications where {self.e2e_where()} and accepted_at between {t0} and {t1}""")
         f = q.split("|")
         num = [float(x) if x else float("nan") for x in f[2:]]
         return {"rows": int(f[0]), "answered": int(f[1]), "e2e_p50": num[0], "e2e_p99": num[1],
-                "wait_p50": num[2], "wait_p99": num[3], "proc_p50": num[4], "proc_p99": num[5]}
+                "wait_p50": num[2], "wait_p99": num[3], "proc_p50": num[4], "proc_p99": num[5],
+                "hop_p50": num[6], "hop_p99": num[7]}
 
     def scenario_e2e_open_loop(self):
         if not self.e2e or not self.results.get("e2e", {}).get("closed"):
@@ -1068,13 +1070,15 @@ class Bench:
                  f"{len(closed)} round(s); the window and every timestamp are the database's clock):")
         L.append("")
         L.append("| Load | accepted/s | completed/s | backlog at window end (rows) | drained after s | unanswered | "
-                 "failed | e2e p50 / p99 ms | queue wait p50 / p99 ms | agent processing p50 / p99 ms |")
-        L.append("|---|---|---|---|---|---|---|---|---|---|")
+                 "failed | e2e p50 / p99 ms | queue wait p50 / p99 ms | agent processing p50 / p99 ms | "
+                 "result hop p50 / p99 ms |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|")
 
         def lat(rs):
             return (f"{fmt_num(med(rs, 'e2e_p50', 'latency'), 1)} / {fmt_num(med(rs, 'e2e_p99', 'latency'), 1)} | "
                     f"{fmt_num(med(rs, 'wait_p50', 'latency'), 1)} / {fmt_num(med(rs, 'wait_p99', 'latency'), 1)} | "
-                    f"{fmt_num(med(rs, 'proc_p50', 'latency'), 2)} / {fmt_num(med(rs, 'proc_p99', 'latency'), 2)}")
+                    f"{fmt_num(med(rs, 'proc_p50', 'latency'), 2)} / {fmt_num(med(rs, 'proc_p99', 'latency'), 2)} | "
+                    f"{fmt_num(med(rs, 'hop_p50', 'latency'), 1)} / {fmt_num(med(rs, 'hop_p99', 'latency'), 1)}")
 
         L.append(f"| closed loop, {self.conns} connections (saturation) | {fmt_num(med(closed, 'accepted_per_s'))} | "
                  f"{fmt_num(med(closed, 'completed_per_s'))} | {fmt_num(med(closed, 'backlog_at_end'))} | "
