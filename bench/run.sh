@@ -11,7 +11,7 @@
 #                           and prints the table instead of writing docs/BENCHMARKS.md
 #
 # Other options are passed to bench/bench.py (--rounds N, --duration S, --connections C,
-# --no-peer, --no-oha, --out PATH). Needs local PostgreSQL (127.0.0.1:5432, user postgres,
+# --no-peer, --no-oha, --no-e2e, --out PATH). Needs local PostgreSQL (127.0.0.1:5432, user postgres,
 # trust) and RabbitMQ (127.0.0.1:5672, guest/guest); starts them when they are down, as .ci/run
 # does. Installs wrk (apt), oha (cargo install, skipped in --smoke unless BENCH_INSTALL_OHA=1)
 # and the Python peer's packages (pip, into target/bench-venv).
@@ -88,9 +88,10 @@ fi
 
 log "build ($profile)"
 if [[ $profile == release ]]; then
-  cargo build --release --locked --bin vos-gateway --example overhead --example otlp_sink --example bench_amqp
+  cargo build --release --locked --bin vos-gateway --bin vos-agent-demo --example overhead --example otlp_sink \
+    --example bench_amqp
 else
-  cargo build --locked --bin vos-gateway --example overhead --example otlp_sink --example bench_amqp
+  cargo build --locked --bin vos-gateway --bin vos-agent-demo --example overhead --example otlp_sink --example bench_amqp
 fi
 
 if [[ $retention == 1 ]]; then
