@@ -47,6 +47,11 @@ impl QueueAdmin {
         }
     }
 
+    /// The type of a queue whose registration names none: `[amqp] queue_type`.
+    pub fn default_type(&self) -> QueueType {
+        self.settings.queue_type
+    }
+
     /// Declares the queue durable with the type's arguments. A queue that exists with other
     /// arguments (the agent declared it itself) is used as it is.
     pub async fn declare(&self, queue: &str, queue_type: QueueType) -> Result<(), AdminError> {
