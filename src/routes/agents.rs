@@ -31,7 +31,7 @@ pub struct AgentRequest {
     pub description: Option<String>,
     /// The queue's type: `classic` or `quorum` (RabbitMQ's replicated type). Omitted: the
     /// type the agent is already registered with, or for a new agent the gateway's
-    /// `[amqp] queue_type` (`classic` unless configured otherwise). A queue's type cannot
+    /// `[amqp] queue_type` (`quorum` unless configured otherwise). A queue's type cannot
     /// change in place: if the queue already exists with another type, it is used as it is.
     pub queue_type: Option<QueueType>,
 }
