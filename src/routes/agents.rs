@@ -156,7 +156,9 @@ pub async fn show(
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub struct UnregisterParams {
-    /// Also delete the agent's queue, if it is empty (409 otherwise, and nothing changes).
+    /// Also delete the agent's queue, if it is empty (409 otherwise, and nothing changes). A
+    /// quorum queue is never deleted this way (409 `queue-not-deletable`): RabbitMQ cannot
+    /// delete it only if empty.
     #[serde(default)]
     pub delete_queue: bool,
 }
@@ -169,7 +171,7 @@ pub struct UnregisterParams {
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The queue still holds messages", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The queue still holds messages (`queue-not-empty`), or is a quorum queue, which RabbitMQ cannot delete only if empty (`queue-not-deletable`); nothing changed", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn unregister(
     State(state): State<AppState>,
@@ -187,6 +189,7 @@ pub async fn unregister(
         {
             Ok(()) => {}
             Err(AdminError::NotEmpty) => return Err(ApiError::QueueNotEmpty),
+            Err(AdminError::IfEmptyUnsupported) => return Err(ApiError::QueueNotDeletable),
             Err(error) => return Err(ApiError::BrokerUnavailable(Box::new(error))),
         }
     }
