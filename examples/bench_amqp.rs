@@ -1,14 +1,17 @@
 //! Benchmark helper for RabbitMQ (used by `bench/run.sh`).
 //!
 //! ```text
-//! bench_amqp limit QUEUE SECONDS [WINDOW]   raw limit: persistent confirmed publishes/s
+//! bench_amqp limit QUEUE SECONDS [WINDOW [TYPE]]
+//!                                           raw limit: persistent confirmed publishes/s
 //! bench_amqp purge QUEUE...                 empty queues (missing ones are ignored)
 //! bench_amqp delete QUEUE...                delete queues (missing ones are ignored)
 //! ```
 //!
 //! `limit` measures what one client can get out of this broker: one connection, one
 //! confirm-mode channel, persistent messages of the gateway's size to a durable queue, and a
-//! window of unconfirmed publishes (the gateway's default, 512). It prints one JSON line.
+//! window of unconfirmed publishes (the gateway's default, 512). TYPE is the queue's type:
+//! `classic` (default, no arguments, as the gateway declares it) or `quorum`; the queue is
+//! declared with it, so delete a queue of another type first. It prints one JSON line.
 //! `AMQP_URL` selects the broker (default `amqp://guest:guest@127.0.0.1:5672/%2f`).
 
 use std::time::{Duration, Instant};
@@ -20,14 +23,17 @@ use lapin::{
         BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
         QueuePurgeOptions,
     },
-    types::FieldTable,
+    types::{AMQPValue, FieldTable},
 };
 
 /// Roughly the body the gateway publishes for the benchmark's notification.
 const BODY: &[u8] = br#"{"notification_id":"0193a3f0-7c1e-7d2a-9b1e-5f2d9c3e4a10","agent_id":"bench_agent","notification_type":"user_message","source":"bench","payload":{"text":"hello from the load test","n":12345},"trace_id":"0af7651916cd43dd8448eb211c80319c","span_id":"b7ad6b7169203331","correlation_id":"0193a3f0-7c1e-7d2a-9b1e-5f2d9c3e4a11","timestamp":"2026-11-25T14:00:00.000000Z"}"#;
 
 fn usage() -> ! {
-    eprintln!("usage: bench_amqp limit QUEUE SECONDS [WINDOW] | purge QUEUE... | delete QUEUE...");
+    eprintln!(
+        "usage: bench_amqp limit QUEUE SECONDS [WINDOW [classic|quorum]] | purge QUEUE... | \
+         delete QUEUE..."
+    );
     std::process::exit(2)
 }
 
@@ -46,7 +52,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .and_then(|s| s.parse().ok())
                 .unwrap_or_else(|| usage());
             let window: usize = args.get(3).map_or(Ok(512), |s| s.parse())?;
-            limit(&connection, queue, Duration::from_secs_f64(seconds), window).await?;
+            let queue_type = match args.get(4).map(String::as_str) {
+                None | Some("classic") => "classic",
+                Some("quorum") => "quorum",
+                Some(_) => usage(),
+            };
+            let duration = Duration::from_secs_f64(seconds);
+            limit(&connection, queue, duration, window, queue_type).await?;
         }
         Some(command @ ("purge" | "delete")) if args.len() > 1 => {
             for queue in &args[1..] {
@@ -82,14 +94,19 @@ async fn limit(
     queue: &str,
     duration: Duration,
     window: usize,
+    queue_type: &str,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    // The gateway's declaration: no arguments for a classic queue.
+    let mut arguments = FieldTable::default();
+    if queue_type == "quorum" {
+        arguments.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
+    }
     let declare = connection.create_channel().await?;
     declare
-        .queue_declare(
-            queue.into(),
-            QueueDeclareOptions::durable(),
-            FieldTable::default(),
-        )
+        .queue_declare(queue.into(), QueueDeclareOptions::durable(), arguments)
         .await?;
     let channel = connection.create_channel().await?;
     channel
@@ -142,7 +159,7 @@ async fn limit(
     .await;
     let seconds = counted.as_secs_f64();
     println!(
-        "{{\"published\":{published},\"confirmed\":{acked},\"failed\":{failed},\"seconds\":{seconds:.3},\"window\":{window},\"body_bytes\":{},\"confirmed_per_s\":{:.1}}}",
+        "{{\"published\":{published},\"confirmed\":{acked},\"failed\":{failed},\"seconds\":{seconds:.3},\"window\":{window},\"queue_type\":\"{queue_type}\",\"body_bytes\":{},\"confirmed_per_s\":{:.1}}}",
         BODY.len(),
         in_time as f64 / seconds
     );

@@ -7,6 +7,7 @@ use std::{sync::Arc, time::Duration};
 use lapin::{
     Channel, Connection, ConnectionProperties,
     options::{QueueDeclareOptions, QueueDeleteOptions},
+    protocol::{AMQPErrorKind, AMQPHardError},
     types::FieldTable,
 };
 use tokio::{sync::Mutex, time::timeout};
@@ -30,6 +31,16 @@ pub enum AdminError {
     NotFound,
     #[error("the queue still holds messages")]
     NotEmpty,
+    /// RabbitMQ cannot delete a quorum queue only if it is empty (`if-empty` is not
+    /// implemented for quorum queues), and a check followed by a plain delete could destroy
+    /// a message confirmed in between: such a queue is left to the operator.
+    #[error("the broker cannot delete this queue only if it is empty (a quorum queue)")]
+    IfEmptyUnsupported,
+}
+
+fn not_implemented(error: &lapin::Error) -> bool {
+    matches!(error.kind(), lapin::ErrorKind::ProtocolError(amqp)
+        if *amqp.kind() == AMQPErrorKind::Hard(AMQPHardError::NOTIMPLEMENTED))
 }
 
 /// A cheap handle; operations are serialised on one connection and one channel.
@@ -45,6 +56,11 @@ impl QueueAdmin {
             settings: Arc::new(settings.clone()),
             open: Arc::default(),
         }
+    }
+
+    /// The type of a queue whose registration names none: `[amqp] queue_type`.
+    pub fn default_type(&self) -> QueueType {
+        self.settings.queue_type
     }
 
     /// Declares the queue durable with the type's arguments. A queue that exists with other
@@ -101,6 +117,10 @@ impl QueueAdmin {
             .await
         {
             Ok(_) => Ok(()),
+            // 540 NOT_IMPLEMENTED closes the connection; the next call opens another.
+            Err(AdminError::Unavailable(error)) if not_implemented(&error) => {
+                Err(AdminError::IfEmptyUnsupported)
+            }
             // 406 PRECONDITION_FAILED: not empty; 404: already gone.
             Err(AdminError::Unavailable(error)) if error.is_amqp_soft_error() => {
                 match self.inspect(queue).await {

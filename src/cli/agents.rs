@@ -22,8 +22,10 @@ pub enum AgentsCommand {
         #[arg(long)]
         description: Option<String>,
         /// `classic` (what agents built from the seed declare) or `quorum` (replicated).
-        #[arg(long, default_value = "classic", value_parser = ["classic", "quorum"])]
-        queue_type: String,
+        /// Omitted: the type the agent is already registered with, or for a new agent
+        /// `[amqp] queue_type`.
+        #[arg(long, value_parser = ["classic", "quorum"])]
+        queue_type: Option<String>,
     },
     /// List registered agents.
     List,
@@ -46,7 +48,18 @@ pub(super) async fn agents(settings: Settings, command: AgentsCommand) -> Exit {
             agent_id,
             description,
             queue_type,
-        } => register(&pool, &agent_id, description.as_deref(), &queue_type).await,
+        } => {
+            let queue_type = queue_type.as_deref().map(QueueType::parse);
+            let default = settings.amqp.queue_type;
+            register(
+                &pool,
+                &agent_id,
+                description.as_deref(),
+                queue_type,
+                default,
+            )
+            .await
+        }
         AgentsCommand::List => list(&pool).await,
     };
     pool.close().await;
@@ -60,13 +73,20 @@ async fn register(
     pool: &sqlx::PgPool,
     agent_id: &str,
     description: Option<&str>,
-    queue_type: &str,
+    queue_type: Option<QueueType>,
+    default: QueueType,
 ) -> Result<(), String> {
     let agent_id = AgentId::parse(agent_id).map_err(|error| error.to_string())?;
-    let (record, created) =
-        agents::upsert(pool, &agent_id, description, QueueType::parse(queue_type))
+    let queue_type = match queue_type {
+        Some(queue_type) => queue_type,
+        None => agents::find(pool, agent_id.as_str())
             .await
-            .map_err(|error| error_chain(&error))?;
+            .map_err(|error| error_chain(&error))?
+            .map_or(default, |record| record.queue_type),
+    };
+    let (record, created) = agents::upsert(pool, &agent_id, description, queue_type)
+        .await
+        .map_err(|error| error_chain(&error))?;
     let verb = if created { "registered" } else { "updated" };
     eprintln!(
         "{verb} {} ({} queue {}_queue)",

@@ -4,7 +4,10 @@ use std::{fmt, net::SocketAddr, time::Duration};
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::ratelimit::{Rate, serde_rate};
+use crate::{
+    domain::QueueType,
+    ratelimit::{Rate, serde_rate},
+};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -97,6 +100,8 @@ pub struct AmqpSettings {
     /// The queue agents answer on (every message's `reply_to`) and the results stage consumes;
     /// unreadable results go to `{results_queue}.dlq`.
     pub results_queue: String,
+    /// The type of an agent's queue when its registration names none (API or CLI).
+    pub queue_type: QueueType,
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
     #[serde(with = "humantime_serde")]

@@ -2,14 +2,14 @@
 
 use serde::{Deserialize, Serialize};
 
-/// RabbitMQ's queue types an agent's queue can have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+/// RabbitMQ's queue types an agent's queue can have. The default for registrations that name
+/// none is `[amqp] queue_type` (quorum unless configured otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum QueueType {
     /// A single-node queue; what agents built from the seed declare.
-    #[default]
     Classic,
-    /// RabbitMQ's replicated queue type, for clusters.
+    /// RabbitMQ's replicated queue type (Raft); works unreplicated on one node.
     Quorum,
 }
 

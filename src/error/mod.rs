@@ -62,6 +62,12 @@ pub enum ApiError {
     KeyNotFound,
     #[error("the agent's queue still holds messages; it was kept")]
     QueueNotEmpty,
+    #[error(
+        "the agent's queue is a quorum queue, which RabbitMQ cannot delete only if empty; it was \
+         kept and the agent stays registered (unregister without delete_queue, then delete the \
+         drained queue with rabbitmqctl)"
+    )]
+    QueueNotDeletable,
     #[error("the gateway cannot check keys until its database answers; retry shortly")]
     NotReady,
     #[error("the broker is unavailable; retry shortly")]
@@ -94,7 +100,7 @@ impl ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::QueueNotEmpty => StatusCode::CONFLICT,
+            Self::QueueNotEmpty | Self::QueueNotDeletable => StatusCode::CONFLICT,
             Self::Overloaded
             | Self::AnalysisTimeout
             | Self::AnalysisBusy
@@ -122,6 +128,7 @@ impl ApiError {
             Self::AgentNotFound => "agent-not-found",
             Self::KeyNotFound => "key-not-found",
             Self::QueueNotEmpty => "queue-not-empty",
+            Self::QueueNotDeletable => "queue-not-deletable",
             Self::NotReady => "not-ready",
             Self::BrokerUnavailable(_) => "broker-unavailable",
             Self::Overloaded => "overloaded",

@@ -29,16 +29,18 @@ pub struct AgentRequest {
     /// What the agent does; at most 256 characters, no control characters.
     #[schema(max_length = 256)]
     pub description: Option<String>,
-    /// The queue's type: `classic` (default) or `quorum` (RabbitMQ clusters).
-    #[serde(default)]
-    pub queue_type: QueueType,
+    /// The queue's type: `classic` or `quorum` (RabbitMQ's replicated type). Omitted: the
+    /// type the agent is already registered with, or for a new agent the gateway's
+    /// `[amqp] queue_type` (`quorum` unless configured otherwise). A queue's type cannot
+    /// change in place: if the queue already exists with another type, it is used as it is.
+    pub queue_type: Option<QueueType>,
 }
 
 /// Register an agent (idempotent): its queue is declared now, and it may be notified.
 #[utoipa::path(put, path = "/api/v1/agents/{agent_id}", tag = "agents",
     security(("bearer" = [])),
     params(("agent_id" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")),
-    request_body(content = Option<AgentRequest>, description = "Optional; defaults to a classic queue"),
+    request_body(content = Option<AgentRequest>, description = "Optional; without `queue_type`, a new agent's queue gets the gateway's configured `[amqp] queue_type`"),
     responses(
         (status = 201, description = "Registered", body = AgentView),
         (status = 200, description = "Already registered; updated", body = AgentView),
@@ -54,16 +56,22 @@ pub async fn register(
 ) -> Result<Response, ApiError> {
     let agent_id = AgentId::parse(&agent_id)?;
     let request = parse_body(&body)?;
+    let queue_type = match request.queue_type {
+        Some(queue_type) => queue_type,
+        None => agents::find(&state.pool, agent_id.as_str())
+            .await?
+            .map_or_else(|| state.queues.default_type(), |record| record.queue_type),
+    };
     state
         .queues
-        .declare(&agent_id.queue_name(), request.queue_type)
+        .declare(&agent_id.queue_name(), queue_type)
         .await
         .map_err(|error| ApiError::BrokerUnavailable(Box::new(error)))?;
     let (record, created) = agents::upsert(
         &state.pool,
         &agent_id,
         request.description.as_deref(),
-        request.queue_type,
+        queue_type,
     )
     .await?;
     state.registry.reload(&state.pool).await?;
@@ -148,7 +156,9 @@ pub async fn show(
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub struct UnregisterParams {
-    /// Also delete the agent's queue, if it is empty (409 otherwise, and nothing changes).
+    /// Also delete the agent's queue, if it is empty (409 otherwise, and nothing changes). A
+    /// quorum queue is never deleted this way (409 `queue-not-deletable`): RabbitMQ cannot
+    /// delete it only if empty.
     #[serde(default)]
     pub delete_queue: bool,
 }
@@ -161,7 +171,7 @@ pub struct UnregisterParams {
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin key", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The queue still holds messages", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The queue still holds messages (`queue-not-empty`), or is a quorum queue, which RabbitMQ cannot delete only if empty (`queue-not-deletable`); nothing changed", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn unregister(
     State(state): State<AppState>,
@@ -179,6 +189,7 @@ pub async fn unregister(
         {
             Ok(()) => {}
             Err(AdminError::NotEmpty) => return Err(ApiError::QueueNotEmpty),
+            Err(AdminError::IfEmptyUnsupported) => return Err(ApiError::QueueNotDeletable),
             Err(error) => return Err(ApiError::BrokerUnavailable(Box::new(error))),
         }
     }

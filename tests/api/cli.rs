@@ -44,6 +44,7 @@ fn invalid_configuration_exits_2_with_one_line_naming_the_key() {
             "telemetry.sample_ratio",
         ),
         ("VOS__RELAY__INTERVAL", "soon", "relay.interval"),
+        ("VOS__AMQP__QUEUE_TYPE", "stream", "amqp.queue_type"),
         (
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             "ftp://collector:4317",

@@ -79,16 +79,24 @@ async fn the_agent_queue_is_declared_durable_on_first_use() {
 
     app.accept_published(&agent).await;
 
-    // A durable redeclare with the same (empty) arguments succeeds only if ours was durable.
+    // A durable redeclare with the same arguments (none for a classic queue, the type for a
+    // quorum queue) succeeds only if ours was durable.
+    let mut arguments = FieldTable::default();
+    if app.settings.amqp.queue_type == vos_gateway::domain::QueueType::Quorum {
+        arguments.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
+    }
     let queue = broker
         .channel()
         .queue_declare(
             format!("{agent}_queue").as_str().into(),
             QueueDeclareOptions::durable(),
-            FieldTable::default(),
+            arguments,
         )
         .await
-        .expect("queue is durable with default arguments");
+        .expect("queue is durable with the type's arguments");
     assert_eq!(queue.message_count(), 1);
 }
 

@@ -100,11 +100,43 @@ async fn agent_status_shows_depth_backlog_last_publish_and_whether_it_is_up() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unregistering_keeps_the_queue_unless_asked_and_never_deletes_a_full_one() {
-    // Arrange: a registered agent with one message waiting.
+async fn a_quorum_queue_is_never_deleted_by_unregistering_and_nothing_changes() {
+    // Arrange: a registered agent with an empty quorum queue.
     let app = TestApp::spawn().await;
     let broker = Broker::connect().await;
-    let agent = app.agent().await;
+    let agent = app.unregistered_agent();
+    let quorum = json!({ "queue_type": "quorum" });
+    assert_eq!(put_agent(&app, &agent, Some(quorum)).await.0, 201);
+    let queue = format!("{agent}_queue");
+
+    // Act: RabbitMQ cannot delete a quorum queue only if empty (and a check then a plain
+    // delete could destroy a message confirmed in between).
+    let (status, _, body) = problem(delete_agent(&app, &agent, "?delete_queue=true").await).await;
+
+    // Assert: refused, still registered, the queue kept; the admin connection the broker
+    // closed is opened again for the next registration; unregistering alone works.
+    assert_eq!(
+        (status.as_u16(), &body["type"]),
+        (409, &json!("urn:vos:problem:queue-not-deletable"))
+    );
+    let shown = app.get(&format!("/api/v1/agents/{agent}")).await.unwrap();
+    assert_eq!(shown.status(), 200);
+    assert_eq!(broker.queue_state(&queue).await, Some((0, 0)));
+    let other = app.unregistered_agent();
+    assert_eq!(put_agent(&app, &other, None).await.0, 201);
+    assert_eq!(delete_agent(&app, &agent, "").await.status(), 204);
+    assert_eq!(broker.queue_state(&queue).await, Some((0, 0)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unregistering_keeps_the_queue_unless_asked_and_never_deletes_a_full_one() {
+    // Arrange: a registered agent (a classic queue: see the next test for quorum queues) with
+    // one message waiting.
+    let app = TestApp::spawn().await;
+    let broker = Broker::connect().await;
+    let agent = app.unregistered_agent();
+    let classic = json!({ "queue_type": "classic" });
+    assert_eq!(put_agent(&app, &agent, Some(classic.clone())).await.0, 201);
     let queue = format!("{agent}_queue");
     app.accept_published(&agent).await;
 
@@ -144,7 +176,7 @@ async fn unregistering_keeps_the_queue_unless_asked_and_never_deletes_a_full_one
     assert_eq!(broker.queue_state(&queue).await, Some((1, 0)));
 
     // Registered again and emptied, then unregistered with its queue.
-    assert_eq!(put_agent(&app, &agent, None).await.0, 201);
+    assert_eq!(put_agent(&app, &agent, Some(classic)).await.0, 201);
     broker
         .channel()
         .queue_purge(queue.as_str().into(), QueuePurgeOptions::default())

@@ -8,11 +8,11 @@ use serde_json::Value;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
-use vos_gateway::{config::Settings, startup::Application, telemetry};
+use vos_gateway::{config::Settings, domain::QueueType, startup::Application, telemetry};
 
 use super::{
     AgentQueues, GatewayClient, TestDatabase, admin_key, amqp_url, fresh_database_url,
-    results_queue_for, services_lock_async, test_pool, wait_until_ready,
+    results_queue_for, services_lock_async, test_pool, test_queue_type, wait_until_ready,
 };
 
 /// Starting takes little more than creating and migrating the database.
@@ -44,7 +44,8 @@ fn init_telemetry() {
 
 /// Settings for a test gateway: random port, a fresh database, a fast relay, the test admin
 /// key, changes to keys and agents seen within 50 ms, and no rate limits (the rate-limit
-/// tests set their own): the fault tests post faster than a production key may.
+/// tests set their own): the fault tests post faster than a production key may. Agents'
+/// queues are of the type `TEST_QUEUE_TYPE` names, if set.
 pub fn test_settings() -> Settings {
     let mut settings = Settings::load(None).expect("default settings");
     settings.auth.bootstrap_admin_key = admin_key().into();
@@ -58,6 +59,9 @@ pub fn test_settings() -> Settings {
     settings.relay.grace = Duration::from_millis(500);
     settings.relay.interval = Duration::from_millis(100);
     settings.server.shutdown_grace = Duration::from_secs(5);
+    if let Some(queue_type) = test_queue_type() {
+        settings.amqp.queue_type = QueueType::parse(queue_type);
+    }
     settings
 }
 
@@ -143,8 +147,9 @@ impl TestApp {
     /// the gateway has picked it up.
     pub async fn agent_registered_in_database(&self) -> String {
         let agent = self.queues.agent();
-        sqlx::query("insert into agents (agent_id) values ($1)")
+        sqlx::query("insert into agents (agent_id, queue_type) values ($1, $2)")
             .bind(&agent)
+            .bind(self.settings.amqp.queue_type.as_str())
             .execute(&self.db)
             .await
             .expect("agent row");

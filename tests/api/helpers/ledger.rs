@@ -12,7 +12,7 @@ use std::{
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{GatewayClient, consume, numbered_notification};
+use super::{GatewayClient, consume, numbered_notification, queue_type_on_broker};
 
 /// What a client did: the payload numbers it posted, and the notifications answered 202.
 #[derive(Debug, Default, Clone)]
@@ -85,13 +85,24 @@ pub struct Ledger {
     /// Messages consumed that match no row, or carry a payload number the client never
     /// posted: never allowed.
     pub unexpected: usize,
+    /// The consumed queue's type as the broker reports it, when the ledger read a queue.
+    pub queue_type: Option<&'static str>,
 }
 
 impl Ledger {
     /// Consumes `queue` (waiting up to 20 s for every accepted notification) and reconciles.
     pub async fn against_queue(sent: &Sent, rows: &[StoredRow], queue: &str) -> Self {
         let deliveries = consume(queue, &sent.accepted, Duration::from_secs(20)).await;
-        Self::reconcile(sent, rows, &deliveries)
+        let mut ledger = Self::reconcile(sent, rows, &deliveries);
+        ledger.queue_type =
+            queue_type_on_broker(queue)
+                .await
+                .map(|queue_type| match queue_type.as_str() {
+                    "classic" => "classic",
+                    "quorum" => "quorum",
+                    _ => "other",
+                });
+        ledger
     }
 
     pub fn reconcile(sent: &Sent, rows: &[StoredRow], deliveries: &[Delivery]) -> Self {
@@ -127,6 +138,7 @@ impl Ledger {
                 .iter()
                 .filter(|d| !stored_ids.contains(&d.notification_id) || !numbers.contains(&d.n))
                 .count(),
+            queue_type: None,
         }
     }
 
@@ -144,7 +156,10 @@ impl Ledger {
 
     /// Prints the ledger on one line (visible with `--nocapture`, and in CI logs on failure).
     pub fn print(&self, test: &str) {
-        println!("ledger [{test}]: {self}");
+        match &self.queue_type {
+            Some(queue_type) => println!("ledger [{test}] ({queue_type} queue): {self}"),
+            None => println!("ledger [{test}]: {self}"),
+        }
     }
 }
 

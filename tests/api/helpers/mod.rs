@@ -33,12 +33,12 @@ pub use metrics::{metric, metric_labelled, metric_value, scrape, scrape_as};
 pub use otlp_receiver::OtlpReceiver;
 pub use process::{GatewayProcess, gateway_command};
 pub use proxy::Proxy;
-pub use rabbit::StoppedBroker;
+pub use rabbit::{StoppedBroker, queue_type_on_broker};
 pub use records::{consume, pending_rows, stored_rows, wait_drained};
 pub use results::{completed_result, failed_result};
 pub use services::{
-    AgentQueues, TestDatabase, amqp_url, closed_port, fresh_database_url, results_queue_for,
-    services_lock, services_lock_async, test_pool,
+    AgentQueues, TestDatabase, amqp_url, closed_port, default_queue_type, fresh_database_url,
+    results_queue_for, services_lock, services_lock_async, test_pool, test_queue_type,
 };
 pub use spans::{ReceivedSpan, attributes, named};
 pub use wait::{wait_for, wait_until_ready};

@@ -11,7 +11,7 @@ use std::{
 
 use super::{
     AgentQueues, GatewayClient, TestDatabase, admin_key, amqp_url, closed_port, output::Output,
-    results_queue_for, services_lock_async, wait_until_ready,
+    results_queue_for, services_lock_async, test_queue_type, wait_until_ready,
 };
 
 /// How long the binary may take to become ready (it creates and migrates its database).
@@ -124,9 +124,11 @@ impl GatewayProcessBuilder {
             .env("VOS__SERVER__ADDR", format!("127.0.0.1:{port}"))
             .env("VOS__AMQP__RESULTS_QUEUE", &results_queue)
             .env("DATABASE_URL", database_url)
-            .env("AMQP_URL", self.amqp_url.unwrap_or_else(amqp_url))
-            .envs(self.env)
-            .stdin(Stdio::null());
+            .env("AMQP_URL", self.amqp_url.unwrap_or_else(amqp_url));
+        if let Some(queue_type) = test_queue_type() {
+            command.env("VOS__AMQP__QUEUE_TYPE", queue_type);
+        }
+        command.envs(self.env).stdin(Stdio::null());
         let (child, output) = Output::spawn(command, self.stdout_to_file);
         let mut process = GatewayProcess {
             client: GatewayClient::new(format!("http://127.0.0.1:{port}")),

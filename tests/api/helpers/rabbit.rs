@@ -44,6 +44,30 @@ impl Drop for StoppedBroker {
     }
 }
 
+/// The type of `queue` as the broker reports it (`rabbitmqctl list_queues name type`): a
+/// passive declare cannot tell. `None` when there is no such queue.
+pub async fn queue_type_on_broker(queue: &str) -> Option<String> {
+    let queue = queue.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let output = Command::new("rabbitmqctl")
+            .args(["-q", "list_queues", "name", "type"])
+            .output()
+            .expect("rabbitmqctl list_queues");
+        assert!(
+            output.status.success(),
+            "rabbitmqctl list_queues: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| line.split_once('\t'))
+            .find(|(name, _)| *name == queue)
+            .map(|(_, queue_type)| queue_type.trim().to_owned())
+    })
+    .await
+    .unwrap()
+}
+
 fn rabbitmqctl(command: &str) -> Result<(), String> {
     let output = Command::new("rabbitmqctl")
         .arg(command)

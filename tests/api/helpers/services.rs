@@ -44,6 +44,34 @@ pub fn amqp_url() -> String {
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 
+/// `TEST_QUEUE_TYPE` (`classic` or `quorum`): the `[amqp] queue_type` of every test gateway,
+/// in-process and child process, so the whole suite (the fault ledgers among it) runs on
+/// either type. Unset: the configured default.
+pub fn test_queue_type() -> Option<&'static str> {
+    match std::env::var("TEST_QUEUE_TYPE").ok().as_deref() {
+        None | Some("") => None,
+        Some("classic") => Some("classic"),
+        Some("quorum") => Some("quorum"),
+        Some(other) => panic!("TEST_QUEUE_TYPE must be classic or quorum, not {other:?}"),
+    }
+}
+
+/// The queue type a registration without one gets in test gateways: `TEST_QUEUE_TYPE`, else
+/// the compiled-in default of `[amqp] queue_type`.
+pub fn default_queue_type() -> &'static str {
+    test_queue_type().unwrap_or_else(|| {
+        use figment::providers::Format as _;
+        let defaults = figment::Figment::from(figment::providers::Toml::string(
+            vos_gateway::config::DEFAULTS,
+        ));
+        vos_gateway::config::Settings::from_figment(defaults)
+            .expect("the compiled-in defaults")
+            .amqp
+            .queue_type
+            .as_str()
+    })
+}
+
 /// A port nothing listens on (bound, then released).
 pub fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
