@@ -6,6 +6,7 @@
 #   bench/run.sh --retention  retention at ~10 million rows: notify with a pass running vs paused
 #   bench/run.sh --analytics  the analyses at 10 million journeys: their times for 1 h and 24 h,
 #                             and notify with analyses running in a loop vs not
+#   bench/run.sh --queue-types  notify and the raw broker on classic vs quorum queues, interleaved
 #   bench/run.sh --smoke    seconds per scenario, no speed assertions (what CI runs); uses the
 #                           debug build that `cargo test` already made unless --release is given,
 #                           and prints the table instead of writing docs/BENCHMARKS.md
@@ -19,13 +20,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command_line="bench/run.sh${*:+ $*}"
 
-smoke=0 release=0 retention=0 analytics=0 pass=()
+smoke=0 release=0 retention=0 analytics=0 queue_types=0 pass=()
 for arg in "$@"; do
   case "$arg" in
     --smoke) smoke=1 ;;
     --release) release=1 ;;
     --retention) retention=1 ;;
     --analytics) analytics=1 ;;
+    --queue-types) queue_types=1 ;;
     *) pass+=("$arg") ;;
   esac
 done
@@ -100,6 +102,14 @@ if [[ $retention == 1 ]]; then
   log "retention"
   exec flock -s "${TMPDIR:-/tmp}/vos-gateway-tests.lock" \
     python3 bench/retention.py --bin-dir "$target_dir/$profile" "${pass[@]}"
+fi
+
+if [[ $queue_types == 1 ]]; then
+  # The queue type's cost (bench/queue_types.py): notify against classic and quorum agents'
+  # queues in alternated rounds, and the broker's raw limit for each. About 10 minutes.
+  log "queue types"
+  exec flock -s "${TMPDIR:-/tmp}/vos-gateway-tests.lock" \
+    python3 bench/queue_types.py --bin-dir "$target_dir/$profile" "${pass[@]}"
 fi
 
 if [[ $analytics == 1 ]]; then
