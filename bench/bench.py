@@ -734,8 +734,8 @@ class Bench:
         env = {"BENCH_AGENTS": ",".join(self.agents), "BENCH_KEY": self.key}
         for s in systems:
             wrk(self.url(s), self.warm, self.conns, script, env)
-        e2e_rows, e2e_script = [], BENCH / "echo.lua"
-        e2e_env = {"BENCH_AGENTS": ",".join(self.e2e_agents), "BENCH_KEY": self.key}
+        e2e_rows, e2e_script = [], BENCH / "notify.lua"
+        e2e_env = {"BENCH_AGENTS": ",".join(self.e2e_agents), "BENCH_KEY": self.key, "BENCH_TYPE": "echo"}
         if self.e2e:
             # End to end rides along: one round of it after the notify systems in every round.
             try:

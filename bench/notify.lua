@@ -10,10 +10,13 @@ local headers = {["Content-Type"]="application/json"}
 if os.getenv("BENCH_KEY") then
   headers["Authorization"] = "Bearer " .. os.getenv("BENCH_KEY")
 end
+-- BENCH_TYPE: the notification type (default user_message; the end-to-end scenario sends
+-- `echo`, which the demo agent answers with the payload at once).
+local kind = os.getenv("BENCH_TYPE") or "user_message"
 local i = 0
 request = function()
   i = i + 1
   local a = agents[(i % #agents) + 1]
-  local body = '{"notification_type":"user_message","source":"bench","payload":{"text":"hello from the load test","n":' .. i .. '}}'
+  local body = '{"notification_type":"' .. kind .. '","source":"bench","payload":{"text":"hello from the load test","n":' .. i .. '}}'
   return wrk.format("POST", "/api/v1/agents/" .. a .. "/notify", headers, body)
 end

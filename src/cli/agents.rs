@@ -9,7 +9,7 @@ use super::{Exit, error_chain};
 use crate::{
     config::Settings,
     domain::{AgentId, QueueType},
-    store::{self, agents},
+    store::agents,
 };
 
 #[derive(Debug, Subcommand)]
@@ -32,17 +32,10 @@ pub enum AgentsCommand {
 }
 
 pub(super) async fn agents(settings: Settings, command: AgentsCommand) -> Exit {
-    let pool = match store::pool(&settings.database) {
+    let pool = match super::prepared_pool(&settings).await {
         Ok(pool) => pool,
-        Err(error) => {
-            return Exit::Configuration(format!("invalid configuration: `database.url`: {error}"));
-        }
+        Err(exit) => return exit,
     };
-    // Before the first `serve`, the database may not exist yet.
-    if let Err(error) = store::prepare(&settings.database, &pool).await {
-        pool.close().await;
-        return Exit::Failure(error_chain(&error));
-    }
     let done = match command {
         AgentsCommand::Register {
             agent_id,

@@ -9,10 +9,7 @@ use crate::{
     auth::{self, KeyRequest},
     config::Settings,
     domain::{AgentPattern, Grant, KeyHasher, Scope},
-    store::{
-        self,
-        keys::{self, KeyRecord},
-    },
+    store::keys::{self, KeyRecord},
 };
 
 #[derive(Debug, Subcommand)]
@@ -60,17 +57,10 @@ fn parse_rate(value: &str) -> Result<u32, String> {
 }
 
 pub(super) async fn keys(settings: Settings, command: KeysCommand) -> Exit {
-    let pool = match store::pool(&settings.database) {
+    let pool = match super::prepared_pool(&settings).await {
         Ok(pool) => pool,
-        Err(error) => {
-            return Exit::Configuration(format!("invalid configuration: `database.url`: {error}"));
-        }
+        Err(exit) => return exit,
     };
-    // Before the first `serve`, the database may not exist yet.
-    if let Err(error) = store::prepare(&settings.database, &pool).await {
-        pool.close().await;
-        return Exit::Failure(error_chain(&error));
-    }
     let hasher = KeyHasher::new(settings.auth.pepper.expose());
     let done = match command {
         KeysCommand::Create(args) => create(&pool, &hasher, args).await,

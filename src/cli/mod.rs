@@ -12,7 +12,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
-use crate::config::Settings;
+use crate::{config::Settings, store};
 
 /// VOS API gateway: accepts notifications for agents over REST, stores them in Postgres,
 /// publishes them to RabbitMQ, and makes the path observable.
@@ -94,6 +94,19 @@ pub fn run() -> ExitCode {
         }
     });
     exit.report()
+}
+
+/// A pool on the configured database, created and migrated if need be: the commands that work
+/// on the database directly may run before the first `serve`. Closed again on failure.
+async fn prepared_pool(settings: &Settings) -> Result<sqlx::PgPool, Exit> {
+    let pool = store::pool(&settings.database).map_err(|error| {
+        Exit::Configuration(format!("invalid configuration: `database.url`: {error}"))
+    })?;
+    if let Err(error) = store::prepare(&settings.database, &pool).await {
+        pool.close().await;
+        return Err(Exit::Failure(error_chain(&error)));
+    }
+    Ok(pool)
 }
 
 /// An error and its causes on one line, for a terminal.

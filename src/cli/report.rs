@@ -9,7 +9,6 @@ use super::{Exit, error_chain};
 use crate::{
     analytics::{AgentScope, Analytics, markdown, params},
     config::Settings,
-    store,
 };
 
 #[derive(Debug, Args)]
@@ -33,16 +32,10 @@ pub(super) async fn report(settings: Settings, args: ReportArgs) -> Exit {
         Ok(period) => period,
         Err(error) => return Exit::Configuration(format!("--{error}")),
     };
-    let pool = match store::pool(&settings.database) {
+    let pool = match super::prepared_pool(&settings).await {
         Ok(pool) => pool,
-        Err(error) => {
-            return Exit::Configuration(format!("invalid configuration: `database.url`: {error}"));
-        }
+        Err(exit) => return exit,
     };
-    if let Err(error) = store::prepare(&settings.database, &pool).await {
-        pool.close().await;
-        return Exit::Failure(error_chain(&error));
-    }
     let analytics = Analytics::new(pool.clone(), &settings.analytics, &settings.database);
     let summary = analytics.summary(&AgentScope::all(), period).await;
     pool.close().await;
