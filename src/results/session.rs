@@ -140,12 +140,14 @@ impl Session {
         let deliveries: Vec<&Delivery> = readable.iter().map(|r| r.delivery).collect();
         match record::record(consumer, readable).await {
             Ok(()) => {
-                for delivery in deliveries {
-                    bounded(
-                        &consumer.amqp,
-                        delivery.acker.ack(BasicAckOptions::default()),
-                    )
-                    .await?;
+                // One ack for the batch: `multiple` acknowledges every delivery up to the
+                // highest tag, and every lower tag on this channel is already settled (earlier
+                // batches in full, this batch's unreadable ones just now), so it covers
+                // exactly this batch with one frame instead of one per result.
+                let last = deliveries.iter().max_by_key(|delivery| delivery.delivery_tag);
+                if let Some(last) = last {
+                    let all_up_to_here = BasicAckOptions { multiple: true };
+                    bounded(&consumer.amqp, last.acker.ack(all_up_to_here)).await?;
                 }
                 Ok(())
             }
