@@ -27,7 +27,7 @@ cleanup() {
   wait "${gateway:-}" 2>/dev/null || true
   # Delete the queues the generated registrations declared, then the database.
   psql -qAt -h 127.0.0.1 -U postgres -d "$database" -c "select agent_id from agents" 2>/dev/null |
-    while read -r agent; do rabbitmqctl -q delete_queue "${agent}_queue" >/dev/null 2>&1 || true; done
+    while read -r agent; do rabbitmqctl -q delete_queue "${agent}_queue" </dev/null >/dev/null 2>&1 || true; done
   psql -q -h 127.0.0.1 -U postgres -d postgres -c "drop database if exists $database with (force)" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT

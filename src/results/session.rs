@@ -144,7 +144,9 @@ impl Session {
                 // highest tag, and every lower tag on this channel is already settled (earlier
                 // batches in full, this batch's unreadable ones just now), so it covers
                 // exactly this batch with one frame instead of one per result.
-                let last = deliveries.iter().max_by_key(|delivery| delivery.delivery_tag);
+                let last = deliveries
+                    .iter()
+                    .max_by_key(|delivery| delivery.delivery_tag);
                 if let Some(last) = last {
                     let all_up_to_here = BasicAckOptions { multiple: true };
                     bounded(&consumer.amqp, last.acker.ack(all_up_to_here)).await?;

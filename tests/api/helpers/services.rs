@@ -153,7 +153,9 @@ pub struct AgentQueues(Mutex<Vec<String>>);
 impl AgentQueues {
     pub fn agent(&self) -> String {
         let agent = format!("test-{}", &Uuid::new_v4().simple().to_string()[..12]);
-        self.0.lock().unwrap().push(format!("{agent}_queue"));
+        // The agent's dead-letter queue too: the agent runtime declares it (journey tests).
+        let queues = [format!("{agent}_queue"), format!("{agent}_queue.dlq")];
+        self.0.lock().unwrap().extend(queues);
         agent
     }
 
