@@ -1,11 +1,10 @@
 //! Label sets, and the cap that keeps client-chosen values from exploding cardinality.
 
-use std::{collections::HashSet, fmt::Write as _, sync::Arc};
+use std::{fmt::Write as _, sync::Arc};
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 
-/// Label value for everything beyond the cap.
-pub const OVERFLOW: &str = "_other";
+pub use vos_labels::LabelCap;
 
 /// Per request, so nothing here is allocated: the method is one of a fixed set and the route
 /// an interned template (see `MetricsInner::routes`).
@@ -178,54 +177,5 @@ pub struct TraceIdLabel(pub u128);
 impl EncodeLabelValue for TraceIdLabel {
     fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
         write!(encoder, "{:032x}", self.0)
-    }
-}
-
-/// Admits the first `max` distinct values; later ones become [`OVERFLOW`].
-#[derive(Clone, Debug)]
-pub struct LabelCap {
-    max: usize,
-    seen: Arc<std::sync::RwLock<HashSet<Arc<str>>>>,
-    overflow: Arc<str>,
-}
-
-impl LabelCap {
-    pub fn new(max: usize) -> Self {
-        Self {
-            max,
-            seen: Arc::default(),
-            overflow: Arc::from(OVERFLOW),
-        }
-    }
-
-    pub fn label(&self, value: &str) -> Arc<str> {
-        // Read lock first: after warm-up nearly every value is already known.
-        if let Some(known) = self.seen.read().expect("label cap lock").get(value) {
-            return known.clone();
-        }
-        let mut seen = self.seen.write().expect("label cap lock");
-        if let Some(known) = seen.get(value) {
-            return known.clone();
-        }
-        if seen.len() >= self.max {
-            return self.overflow.clone();
-        }
-        let value: Arc<str> = Arc::from(value);
-        seen.insert(value.clone());
-        value
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn label_cap_admits_the_first_values_then_overflows() {
-        let cap = LabelCap::new(2);
-        assert_eq!(&*cap.label("a"), "a");
-        assert_eq!(&*cap.label("b"), "b");
-        assert_eq!(&*cap.label("c"), OVERFLOW);
-        assert_eq!(&*cap.label("a"), "a");
     }
 }
