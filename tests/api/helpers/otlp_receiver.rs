@@ -64,39 +64,31 @@ pub struct OtlpReceiver {
 impl OtlpReceiver {
     /// A gRPC receiver: the collector's `TraceService/Export`.
     pub async fn grpc() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let received = Arc::new(Received::default());
-        let service = TraceServiceServer::new(GrpcService(received.clone()));
-        let server = tokio::spawn(async move {
-            let _ = tonic::transport::Server::builder()
-                .add_service(service)
-                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
-                .await;
-        });
-        Self {
-            endpoint,
-            received,
-            server,
-        }
+        Self::grpc_with(None).await
     }
 
     /// A gRPC receiver over TLS with `identity` (PEM certificate and key), reached as
     /// `https://localhost:<port>`.
     pub async fn grpc_tls(certificate: &str, key: &str) -> Self {
+        Self::grpc_with(Some(tonic::transport::Identity::from_pem(certificate, key))).await
+    }
+
+    async fn grpc_with(identity: Option<tonic::transport::Identity>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let endpoint = format!(
-            "https://localhost:{}",
-            listener.local_addr().unwrap().port()
-        );
+        let port = listener.local_addr().unwrap().port();
+        let endpoint = match identity {
+            Some(_) => format!("https://localhost:{port}"),
+            None => format!("http://127.0.0.1:{port}"),
+        };
         let received = Arc::new(Received::default());
         let service = TraceServiceServer::new(GrpcService(received.clone()));
-        let tls = tonic::transport::ServerTlsConfig::new()
-            .identity(tonic::transport::Identity::from_pem(certificate, key));
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(identity) = identity {
+            let tls = tonic::transport::ServerTlsConfig::new().identity(identity);
+            builder = builder.tls_config(tls).expect("TLS configuration");
+        }
         let server = tokio::spawn(async move {
-            let _ = tonic::transport::Server::builder()
-                .tls_config(tls)
-                .expect("TLS configuration")
+            let _ = builder
                 .add_service(service)
                 .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
                 .await;
