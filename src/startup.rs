@@ -7,7 +7,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    analytics::Analytics,
+    analytics::{self, Analytics},
     auth,
     background::Stages,
     broker::{self, Publisher, QueueAdmin},
@@ -117,6 +117,14 @@ impl Application {
             settings.database.deadline(),
             stop.clone(),
         ));
+        if let Some(rollups) = analytics::rollup::spawn(
+            pool.clone(),
+            schema.clone(),
+            &settings.analytics,
+            stop.clone(),
+        ) {
+            stages.push(rollups);
+        }
 
         let state = AppState {
             pool: pool.clone(),

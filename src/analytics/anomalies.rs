@@ -5,7 +5,7 @@
 //! both flag the same windows:
 //!
 //! - per agent and 5-minute bucket of `result_recorded_at`: results, the share `failed`, and
-//!   the p95 of acceptance → result recorded;
+//!   the p95 of acceptance → result recorded (from a sketch: within 1 %);
 //! - the baseline: the average and (population) standard deviation of those 5-minute values
 //!   over the agent's buckets with results in the window;
 //! - `z = (value − average) / max(stddev, floor)`, the floor being 10 % of the average but at
@@ -20,10 +20,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
 
-use super::{AgentScope, Analytics, AnalyticsError, BUCKET_ORIGIN, Period, capped, scope};
+use super::{
+    AgentScope, Analytics, AnalyticsError, BUCKET_ORIGIN, Period, Split, capped, scope, sketch,
+    split::{self, ROLLED},
+};
 
 /// The rule's constants (shared with `deploy/prometheus/recording.yml`).
-pub const BUCKET_SECONDS: u64 = 300;
+pub const BUCKET_SECONDS: u64 = super::rollup::BUCKET.as_secs();
 pub const Z_THRESHOLD: f64 = 3.0;
 pub const MIN_RESULTS: i64 = 30;
 /// Most flagged windows in one answer.
@@ -71,7 +74,10 @@ impl Analytics {
         period: Period,
     ) -> Result<Anomalies, AnalyticsError> {
         let rows = self
-            .read(1, async |db| fetch(db, scope, period, LIMIT + 1).await)
+            .read(2, async |db| {
+                let split = Split::of(db, period, None).await?;
+                fetch(db, scope, period, split, LIMIT + 1).await
+            })
             .await?;
         let (anomalies, truncated) = capped(rows, LIMIT);
         Ok(Anomalies {
@@ -88,18 +94,20 @@ impl Analytics {
     }
 }
 
-/// Each bucket's p95 comes from its array of times (hash aggregation), like the slow
-/// operations'.
+/// Each bucket's p95 comes from its sketch, like the slow operations'.
 async fn fetch(
     db: &mut PgConnection,
     agents: &AgentScope,
     period: Period,
+    split: Split,
     limit: i64,
 ) -> Result<Vec<Anomaly>, AnalyticsError> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql()))
         .bind(period.from)
         .bind(period.until)
         .bind(agents.patterns())
+        .bind(split.lo)
+        .bind(split.hi)
         .bind(MIN_RESULTS)
         .bind(Z_THRESHOLD)
         .bind(limit)
@@ -107,25 +115,41 @@ async fn fetch(
         .await?)
 }
 
-/// `$1`, `$2`: the period; `$3`: the scope; `$4`: the least results; `$5`: the z threshold;
-/// `$6`: the limit.
+/// `$1`, `$2`: the period; `$3`: the scope; `$4`, `$5`: the split; `$6`: the least results;
+/// `$7`: the z threshold; `$8`: the limit.
 pub(super) fn sql() -> String {
+    let in_scope = scope::condition("$3");
+    let keys = "agent_id, bucket_start";
     format!(
-        "with buckets as ( \
-             select agent_id, bucket_start, results, error_ratio, \
-                 (select percentile_cont(0.95) within group (order by v) from unnest(times) v) \
-                     as p95_ms \
-             from (select agent_id, \
-                       date_bin(interval '{BUCKET_SECONDS} seconds', result_recorded_at, \
-                           {BUCKET_ORIGIN}) as bucket_start, \
-                       count(*) as results, \
-                       count(*) filter (where outcome = 'failed')::float8 / count(*) \
-                           as error_ratio, \
-                       array_agg(extract(epoch from result_recorded_at - accepted_at)::float8 \
-                           * 1000) as times \
-                   from notifications \
-                   where result_recorded_at >= $1 and result_recorded_at <= $2 and {} \
-                   group by 1, 2) per_bucket), \
+        "with raw as ( \
+             select agent_id collate \"C\" as agent_id, \
+                 date_bin(interval '{BUCKET_SECONDS} seconds', result_recorded_at, \
+                     {BUCKET_ORIGIN}) as bucket_start, \
+                 outcome, \
+                 extract(epoch from result_recorded_at - accepted_at)::float8 * 1000 as ms \
+             from notifications \
+             where {raw} and {in_scope}), \
+         counts as ( \
+             select {keys}, sum(results)::bigint as results, sum(failed)::bigint as failed \
+             from (select {keys}, results, failed from rollup_results \
+                   where {ROLLED} and {in_scope} \
+                   union all \
+                   select {keys}, count(*), count(*) filter (where outcome = 'failed') \
+                   from raw group by 1, 2) parts \
+             group by 1, 2), \
+         bins as ( \
+             select {keys}, bin, sum(n) as n \
+             from (select r.agent_id, r.bucket_start, s.bin, s.n \
+                   from rollup_results r \
+                   cross join lateral unnest(r.e2e_bins, r.e2e_counts) as s(bin, n) \
+                   where {ROLLED} and {in_scope} \
+                   union all \
+                   select {keys}, {bin}, count(*) from raw group by 1, 2, 3) parts \
+             group by 1, 2, 3), \
+         buckets as ( \
+             select c.agent_id, c.bucket_start, c.results, \
+                 c.failed::float8 / c.results as error_ratio, p.p95_ms \
+             from counts c join ({p95}) p using ({keys})), \
          baselines as ( \
              select agent_id, avg(p95_ms) as p95_avg, stddev_pop(p95_ms) as p95_sd, \
                  avg(error_ratio) as ratio_avg, stddev_pop(error_ratio) as ratio_sd \
@@ -138,9 +162,11 @@ pub(super) fn sql() -> String {
                  (b.p95_ms - s.p95_avg) / greatest(s.p95_sd, 0.1 * s.p95_avg, 10) as latency_z \
              from buckets b join baselines s using (agent_id)) \
          select * from scored \
-         where results >= $4 and (error_z >= $5 or latency_z >= $5) \
+         where results >= $6 and (error_z >= $7 or latency_z >= $7) \
          order by bucket_start, agent_id \
-         limit $6",
-        scope::condition("$3")
+         limit $8",
+        raw = split::raw("result_recorded_at"),
+        bin = sketch::bin("ms"),
+        p95 = sketch::p95("bins", keys),
     )
 }

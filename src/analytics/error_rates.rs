@@ -9,7 +9,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
 
-use super::{AgentScope, Analytics, AnalyticsError, BUCKET_ORIGIN, Period, capped, scope};
+use super::{
+    AgentScope, Analytics, AnalyticsError, BUCKET_ORIGIN, Period, Split, capped, scope,
+    split::{self, ROLLED},
+};
 
 /// Most rows in one answer: 2016 buckets of the gateway alone fit.
 pub const LIMIT: i64 = 2016;
@@ -67,7 +70,10 @@ impl Analytics {
             limit: LIMIT + 1,
         };
         let rows = self
-            .read(1, async |db| fetch(db, scope, &query).await)
+            .read(2, async |db| {
+                let split = Split::of(db, period, Some(bucket)).await?;
+                fetch(db, scope, &query, split).await
+            })
             .await?;
         let (windows, truncated) = capped(rows, LIMIT);
         Ok(ErrorRates {
@@ -89,17 +95,21 @@ pub(super) struct Buckets {
     pub limit: i64,
 }
 
-/// Two index range scans: `notifications_accepted_at` for the gateway, and
-/// `notifications_result_recorded_at` for the agents.
+/// The rolled buckets, and two index range scans for the rest: `notifications_accepted_at`
+/// for the gateway, and `notifications_result_recorded_at` for the agents. `split` must come
+/// from [`Split::of`] with `query.bucket`.
 pub(super) async fn fetch(
     db: &mut PgConnection,
     agents: &AgentScope,
     query: &Buckets,
+    split: Split,
 ) -> Result<Vec<ErrorRate>, AnalyticsError> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql(query.order)))
         .bind(query.period.from)
         .bind(query.period.until)
         .bind(agents.patterns())
+        .bind(split.lo)
+        .bind(split.hi)
         .bind(query.bucket)
         .bind(query.min_error_rate)
         .bind(query.limit)
@@ -107,33 +117,48 @@ pub(super) async fn fetch(
         .await?)
 }
 
-/// `$1`, `$2`: the period; `$3`: the scope; `$4`: the bucket; `$5`: `min_error_rate`; `$6`:
-/// the limit.
+/// `$1`, `$2`: the period; `$3`: the scope; `$4`, `$5`: the split; `$6`: the bucket; `$7`:
+/// `min_error_rate`; `$8`: the limit.
 pub(super) fn sql(order: Order) -> String {
     let order = match order {
         Order::Time => "bucket_start, service",
         Order::Worst => "error_rate desc, errors desc, bucket_start, service",
     };
     let in_scope = scope::condition("$3");
-    // `::float8` before dividing: integer division would make 7 of 10 errors 0 %.
+    let bucket = |column: &str| format!("date_bin($6::interval, {column}, {BUCKET_ORIGIN})");
+    // The rollups' 5-minute buckets fall whole into the analysis' buckets (a multiple of 5
+    // minutes whenever the split is not empty). `::float8` before dividing: integer division
+    // would make 7 of 10 errors 0 %.
     format!(
         "select bucket_start, service, requests, errors, \
              coalesce(errors::float8 * 100 / nullif(requests, 0), 0) as error_rate \
-         from (select date_bin($4::interval, accepted_at, {BUCKET_ORIGIN}) as bucket_start, \
-                   '{GATEWAY}'::text as service, count(*) as requests, \
-                   count(*) filter (where status = 'failed') as errors \
-               from notifications \
-               where accepted_at >= $1 and accepted_at <= $2 and {in_scope} \
+         from (select {rolled_bucket} as bucket_start, '{GATEWAY}'::text as service, \
+                   sum(requests)::bigint as requests, sum(errors)::bigint as errors \
+               from (select bucket_start, journeys as requests, \
+                         case when status = 'failed' then journeys else 0 end as errors \
+                     from rollup_journeys where {ROLLED} and {in_scope} \
+                     union all \
+                     select {accepted}, count(*), count(*) filter (where status = 'failed') \
+                     from notifications where {raw_accepted} and {in_scope} \
+                     group by 1) gateway \
                group by 1 \
                union all \
-               select date_bin($4::interval, result_recorded_at, {BUCKET_ORIGIN}), \
-                   agent_id collate \"C\", \
-                   count(*), count(*) filter (where outcome = 'failed') \
-               from notifications \
-               where result_recorded_at >= $1 and result_recorded_at <= $2 and {in_scope} \
+               select {rolled_bucket}, agent_id, sum(requests)::bigint, sum(errors)::bigint \
+               from (select bucket_start, agent_id, results as requests, failed as errors \
+                     from rollup_results where {ROLLED} and {in_scope} \
+                     union all \
+                     select {recorded}, agent_id collate \"C\", count(*), \
+                         count(*) filter (where outcome = 'failed') \
+                     from notifications where {raw_recorded} and {in_scope} \
+                     group by 1, 2) agents \
                group by 1, 2) buckets \
-         where coalesce(errors::float8 * 100 / nullif(requests, 0), 0) >= $5 \
+         where coalesce(errors::float8 * 100 / nullif(requests, 0), 0) >= $7 \
          order by {order} \
-         limit $6"
+         limit $8",
+        rolled_bucket = bucket("bucket_start"),
+        accepted = bucket("accepted_at"),
+        recorded = bucket("result_recorded_at"),
+        raw_accepted = split::raw("accepted_at"),
+        raw_recorded = split::raw("result_recorded_at"),
     )
 }

@@ -10,7 +10,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
 
-use super::{AgentScope, Analytics, AnalyticsError, Period, capped, scope};
+use super::{
+    AgentScope, Analytics, AnalyticsError, Period, Split, capped, scope,
+    split::{self, ROLLED},
+};
 
 /// Most paths in one answer.
 pub const LIMIT: i64 = 200;
@@ -57,7 +60,10 @@ impl Analytics {
         period: Period,
     ) -> Result<MessageFlows, AnalyticsError> {
         let rows = self
-            .read(1, async |db| fetch(db, scope, period, LIMIT + 1).await)
+            .read(2, async |db| {
+                let split = Split::of(db, period, None).await?;
+                fetch(db, scope, period, split, LIMIT + 1).await
+            })
             .await?;
         let (flows, truncated) = capped(rows, LIMIT);
         Ok(MessageFlows {
@@ -75,12 +81,15 @@ async fn fetch(
     db: &mut PgConnection,
     agents: &AgentScope,
     period: Period,
+    split: Split,
     limit: i64,
 ) -> Result<Vec<MessageFlow>, AnalyticsError> {
     let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql()))
         .bind(period.from)
         .bind(period.until)
         .bind(agents.patterns())
+        .bind(split.lo)
+        .bind(split.hi)
         .bind(limit)
         .fetch_all(db)
         .await?;
@@ -96,15 +105,15 @@ async fn fetch(
         .collect())
 }
 
-/// `$1`, `$2`: the period; `$3`: the scope; `$4`: the limit.
+/// `$1`, `$2`: the period; `$3`: the scope; `$4`, `$5`: the split; `$6`: the limit.
 ///
 /// Grouped first by agent, state and the tools' names (a `jsonb` array, which has equality:
 /// `jsonb_path_query_array` is three times faster than unnesting every row's `json` array in
-/// a subquery), then the few groups are turned into paths.
+/// a subquery), the rolled buckets being grouped so already, then the few groups are turned
+/// into paths.
 pub(super) fn sql() -> String {
-    // A `tools` value that is not an array counts as no tools, and tool calls without a name
-    // are left out. `jsonb` cannot hold `\u0000`: such a value counts as no tools rather than
-    // failing the statement.
+    let in_scope = scope::condition("$3");
+    let stage = "case when outcome is not null then 'answered' else status end";
     format!(
         "select case stage \
                  when 'answered' then array['gateway', agent_id || '_queue', agent_id] \
@@ -114,23 +123,35 @@ pub(super) fn sql() -> String {
                  else array['gateway'] end as hops, \
              sum(journeys)::bigint as count, sum(failures)::bigint as failed, \
              sum(total_ms) / nullif(sum(answers), 0) as avg_ms \
-         from (select agent_id collate \"C\" as agent_id, \
-                   case when outcome is not null then 'answered' else status end as stage, \
-                   case when outcome is not null then coalesce(jsonb_path_query_array( \
-                       case when json_typeof(tools) = 'array' \
-                           and strpos(tools::text, '\\u0000') = 0 then tools::jsonb end, \
-                       '$[*].name'), '[]'::jsonb) end as names, \
-                   count(*) as journeys, \
-                   count(*) filter (where outcome = 'failed') as failures, \
-                   count(result_recorded_at) as answers, \
-                   sum(extract(epoch from result_recorded_at - accepted_at)::float8 * 1000) \
-                       as total_ms \
+         from (select agent_id, {stage} as stage, tool_names as names, journeys, \
+                   case when outcome = 'failed' then journeys else 0 end as failures, \
+                   answers, total_ms \
+               from rollup_journeys where {ROLLED} and {in_scope} \
+               union all \
+               select agent_id collate \"C\", {stage}, {names}, count(*), \
+                   count(*) filter (where outcome = 'failed'), count(result_recorded_at), \
+                   coalesce(sum(extract(epoch from result_recorded_at - accepted_at)::float8 \
+                       * 1000), 0) \
                from notifications \
-               where accepted_at >= $1 and accepted_at <= $2 and {} \
+               where {raw} and {in_scope} \
                group by 1, 2, 3) journeys \
          group by 1 \
          order by 2 desc, 1 \
-         limit $4",
-        scope::condition("$3")
+         limit $6",
+        names = tool_names(""),
+        raw = split::raw("accepted_at"),
+    )
+}
+
+/// The names of the tools an answered notification called, in order, as a `jsonb` array
+/// (`null` while unanswered); `prefix` qualifies the columns (`n.`). A `tools` value that is
+/// not an array counts as no tools, and tool calls without a name are left out. `jsonb` cannot
+/// hold `\u0000`: such a value counts as no tools rather than failing the statement.
+pub(super) fn tool_names(prefix: &str) -> String {
+    format!(
+        "case when {prefix}outcome is not null then coalesce(jsonb_path_query_array( \
+             case when json_typeof({prefix}tools) = 'array' \
+                 and strpos({prefix}tools::text, '\\u0000') = 0 then {prefix}tools::jsonb end, \
+             '$[*].name'), '[]'::jsonb) end"
     )
 }

@@ -4,7 +4,8 @@
 //!
 //! Every analysis runs in one read-only snapshot with its own `statement_timeout`, sees only
 //! the caller's agents ([`AgentScope`]), returns at most a fixed number of rows, and reads the
-//! table through the indexes of `migrations/*_analytics.sql`.
+//! whole 5-minute buckets of its window from the rollups ([`rollup`], [`split`]) and the rest
+//! from the table, through the indexes of `migrations/*_analytics.sql`.
 
 pub mod anomalies;
 mod error;
@@ -13,8 +14,11 @@ pub mod markdown;
 pub mod message_flows;
 pub mod params;
 pub mod plans;
+pub mod rollup;
 mod scope;
+pub mod sketch;
 pub mod slow_operations;
+mod split;
 pub mod summary;
 mod usage;
 
@@ -26,6 +30,7 @@ use tokio::sync::Semaphore;
 pub use error::AnalyticsError;
 pub use params::Period;
 pub use scope::AgentScope;
+pub use split::Split;
 
 use crate::config::{AnalyticsSettings, DatabaseSettings};
 

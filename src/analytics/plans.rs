@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use sqlx::{PgPool, postgres::PgArguments, query::Query};
 
-use super::{AgentScope, Period, anomalies, error_rates, message_flows, slow_operations, usage};
+use super::{
+    AgentScope, Period, Split, anomalies, error_rates, message_flows, slow_operations, usage,
+};
 
 /// A bind value after the period and the scope.
 #[derive(Debug, Clone, Copy)]
@@ -64,19 +66,25 @@ pub fn statements() -> Vec<Statement> {
     all
 }
 
-/// `EXPLAIN (FORMAT JSON)` of `statement` over `period` and `scope`: the plan Postgres would
-/// run now (the JSON array it returns).
+/// `EXPLAIN (FORMAT JSON)` of `statement` over `period` and `scope`, split as the rollups
+/// cover it now: the plan Postgres would run now (the JSON array it returns).
 pub async fn explain(
     pool: &PgPool,
     statement: &Statement,
     scope: &AgentScope,
     period: Period,
 ) -> Result<serde_json::Value, sqlx::Error> {
+    let mut db = pool.acquire().await?;
+    let split = Split::of(&mut db, period, None)
+        .await
+        .unwrap_or(Split::none(period));
     let sql = format!("explain (format json) {}", statement.sql);
     let mut query: Query<'_, sqlx::Postgres, PgArguments> = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(period.from)
         .bind(period.until)
-        .bind(scope.patterns().map(<[String]>::to_vec));
+        .bind(scope.patterns().map(<[String]>::to_vec))
+        .bind(split.lo)
+        .bind(split.hi);
     for extra in &statement.extra {
         query = match *extra {
             Extra::Float(value) => query.bind(value),
@@ -84,6 +92,6 @@ pub async fn explain(
             Extra::Interval(value) => query.bind(value),
         };
     }
-    let row = query.fetch_one(pool).await?;
+    let row = query.fetch_one(&mut *db).await?;
     sqlx::Row::try_get::<serde_json::Value, _>(&row, 0)
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{
-    AgentScope, Analytics, AnalyticsError, Period,
+    AgentScope, Analytics, AnalyticsError, Period, Split,
     error_rates::{self, Buckets, ErrorRate, Order},
     slow_operations::{self, SlowOperation},
     usage::{self, AgentLoad, HourCount, ModelUsage, ToolUse, Totals, TypeCount},
@@ -18,7 +18,7 @@ const WORST: i64 = 5;
 /// The buckets of the worst error-rate windows.
 const ERROR_BUCKET: Duration = Duration::from_secs(300);
 /// The statements one report runs (for its client-side deadline).
-const STATEMENTS: u32 = 8;
+const STATEMENTS: u32 = 9;
 
 /// Everything the report says about a period.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -57,17 +57,19 @@ impl Analytics {
             limit: WORST,
         };
         self.read(STATEMENTS, async |db| {
+            let split = Split::of(db, period, Some(ERROR_BUCKET)).await?;
             Ok(Summary {
                 from: period.from,
                 until: period.until,
-                totals: usage::totals(db, scope, period).await?,
-                busiest_agents: usage::busiest_agents(db, scope, period).await?,
-                notification_types: usage::notification_types(db, scope, period).await?,
-                tools: usage::tools(db, scope, period).await?,
-                llm: usage::llm(db, scope, period).await?,
-                peak_hours: usage::peak_hours(db, scope, period).await?,
-                slowest_operations: slow_operations::fetch(db, scope, period, 0.0, WORST).await?,
-                worst_error_windows: error_rates::fetch(db, scope, &worst).await?,
+                totals: usage::totals(db, scope, period, split).await?,
+                busiest_agents: usage::busiest_agents(db, scope, period, split).await?,
+                notification_types: usage::notification_types(db, scope, period, split).await?,
+                tools: usage::tools(db, scope, period, split).await?,
+                llm: usage::llm(db, scope, period, split).await?,
+                peak_hours: usage::peak_hours(db, scope, period, split).await?,
+                slowest_operations: slow_operations::fetch(db, scope, period, split, 0.0, WORST)
+                    .await?,
+                worst_error_windows: error_rates::fetch(db, scope, &worst, split).await?,
             })
         })
         .await

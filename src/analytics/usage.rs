@@ -4,7 +4,12 @@
 use serde::Serialize;
 use sqlx::PgConnection;
 
-use super::{AgentScope, AnalyticsError, BUCKET_ORIGIN, Period, scope};
+use super::{
+    AgentScope, AnalyticsError, BUCKET_ORIGIN, Period, Split,
+    rollup::sql,
+    scope,
+    split::{self, ROLLED},
+};
 
 /// Rows of each top list.
 const TOP: i64 = 10;
@@ -72,49 +77,83 @@ pub struct HourCount {
     pub accepted: i64,
 }
 
-/// The report's statements, by name; each takes `$1`, `$2` (the period) and `$3` (the scope).
+/// The report's statements, by name; each takes `$1`, `$2` (the period), `$3` (the scope)
+/// and `$4`, `$5` (the split), and adds up the rolled buckets' figures and those of the rest
+/// of the window's rows.
 pub(super) fn statements() -> [(&'static str, String); 6] {
     let busy = "coalesce(sum(extract(epoch from completed_at - started_at)::float8 * 1000), 0)";
-    let tokens = |field: &str| {
-        format!(
-            "coalesce(sum(case when json_typeof(t.item -> '{field}') = 'number' \
-             then (t.item ->> '{field}')::numeric end), 0)::bigint as {field}"
-        )
+    let in_scope = scope::condition("$3");
+    let rolled = |table: &str, select: &str, rest: &str| {
+        format!("select {select} from {table} where {ROLLED} and {in_scope} {rest}")
+    };
+    let totals = [
+        ("accepted", "true"),
+        ("published", "status = 'published'"),
+        ("pending", "status = 'pending'"),
+        ("undelivered", "status = 'failed'"),
+        ("answered", "outcome is not null"),
+        ("completed", "outcome = 'completed'"),
+        ("failed", "outcome = 'failed'"),
+    ];
+    let list = |f: &dyn Fn(&str, &str) -> String| {
+        let items: Vec<String> = totals.iter().map(|(name, cond)| f(name, cond)).collect();
+        items.join(", ")
     };
     [
         (
             "totals",
-            window(
-                "accepted_at",
-                "count(*) as accepted, \
-                 count(*) filter (where status = 'published') as published, \
-                 count(*) filter (where status = 'pending') as pending, \
-                 count(*) filter (where status = 'failed') as undelivered, \
-                 count(outcome) as answered, \
-                 count(*) filter (where outcome = 'completed') as completed, \
-                 count(*) filter (where outcome = 'failed') as failed",
-                "",
-                "",
+            format!(
+                "select {} from ({} union all {}) parts",
+                list(&|name, _| format!("coalesce(sum({name}), 0)::bigint as {name}")),
+                rolled(
+                    "rollup_journeys",
+                    &list(&|name, cond| format!("sum(journeys) filter (where {cond}) as {name}")),
+                    ""
+                ),
+                window(
+                    "accepted_at",
+                    &list(&|_, cond| format!("count(*) filter (where {cond})")),
+                    "",
+                    ""
+                ),
             ),
         ),
         (
             "busiest_agents",
-            window(
-                "result_recorded_at",
-                &format!(
-                    "agent_id collate \"C\" as agent_id, count(*) as results, {busy} as busy_ms"
+            format!(
+                "select agent_id, sum(results)::bigint as results, sum(busy_ms) as busy_ms \
+                 from ({} union all {}) parts \
+                 group by 1 order by busy_ms desc, results desc, agent_id limit {TOP}",
+                rolled(
+                    "rollup_results",
+                    "agent_id, results, work_ms as busy_ms",
+                    ""
                 ),
-                "",
-                &format!("group by 1 order by busy_ms desc, results desc, agent_id limit {TOP}"),
+                window(
+                    "result_recorded_at",
+                    &format!("agent_id collate \"C\", count(*), {busy}"),
+                    "",
+                    "group by 1"
+                ),
             ),
         ),
         (
             "notification_types",
-            window(
-                "accepted_at",
-                "notification_type collate \"C\" as notification_type, count(*) as count",
-                "",
-                &format!("group by 1 order by count desc, notification_type limit {TOP}"),
+            format!(
+                "select notification_type, sum(count)::bigint as count \
+                 from ({} union all {}) parts \
+                 group by 1 order by count desc, notification_type limit {TOP}",
+                rolled(
+                    "rollup_journeys",
+                    "notification_type, sum(journeys) as count",
+                    "group by 1"
+                ),
+                window(
+                    "accepted_at",
+                    "notification_type collate \"C\", count(*)",
+                    "",
+                    "group by 1"
+                ),
             ),
         ),
         (
@@ -124,63 +163,82 @@ pub(super) fn statements() -> [(&'static str, String); 6] {
             format!(
                 "select tool, sum(calls)::bigint as calls, sum(errors)::bigint as errors, \
                      count(*) as agents \
-                 from ({}) per_agent \
+                 from (select tool, agent_id, sum(calls) as calls, sum(errors) as errors \
+                       from ({} union all {}) parts \
+                       group by 1, 2) per_agent \
                  group by tool order by calls desc, tool limit {TOOLS_TOP}",
+                rolled("rollup_tools", "tool, agent_id, calls, errors", ""),
                 window(
                     "result_recorded_at",
-                    "t.item ->> 'name' collate \"C\" as tool, n.agent_id collate \"C\", \
-                     count(*) as calls, \
-                     count(*) filter (where t.item ->> 'status' = 'error') as errors",
-                    &format!("cross join lateral {}", elements("tools")),
+                    "t.item ->> 'name' collate \"C\", n.agent_id collate \"C\", count(*), \
+                     count(*) filter (where t.item ->> 'status' = 'error')",
+                    &format!("cross join lateral {}", sql::elements("tools")),
                     "and t.item ->> 'name' is not null group by 1, 2",
                 )
             ),
         ),
         (
             "llm",
-            window(
-                "result_recorded_at",
-                &format!(
-                    "coalesce(t.item ->> 'model', '?') collate \"C\" as model, count(*) as calls, \
-                     {}, {}",
-                    tokens("input_tokens"),
-                    tokens("output_tokens")
+            format!(
+                "select model, sum(calls)::bigint as calls, \
+                     sum(input_tokens)::bigint as input_tokens, \
+                     sum(output_tokens)::bigint as output_tokens \
+                 from ({} union all {}) parts \
+                 group by 1 order by calls desc, model limit {TOOLS_TOP}",
+                rolled(
+                    "rollup_models",
+                    "model, calls, input_tokens, output_tokens",
+                    ""
                 ),
-                &format!("cross join lateral {}", elements("llm")),
-                &format!("group by 1 order by calls desc, model limit {TOOLS_TOP}"),
+                window(
+                    "result_recorded_at",
+                    &format!(
+                        "coalesce(t.item ->> 'model', '?') collate \"C\", count(*), {}, {}",
+                        sql::tokens("input_tokens"),
+                        sql::tokens("output_tokens")
+                    ),
+                    &format!("cross join lateral {}", sql::elements("llm")),
+                    "group by 1",
+                ),
             ),
         ),
         (
             "peak_hours",
-            window(
-                "accepted_at",
-                &format!(
-                    "date_bin(interval '1 hour', accepted_at, {BUCKET_ORIGIN}) as hour, \
-                          count(*) as accepted"
+            format!(
+                "select hour, sum(accepted)::bigint as accepted \
+                 from ({} union all {}) parts \
+                 group by 1 order by 1",
+                rolled(
+                    "rollup_journeys",
+                    &format!(
+                        "{} as hour, sum(journeys) as accepted",
+                        hour("bucket_start")
+                    ),
+                    "group by 1"
                 ),
-                "",
-                "group by 1 order by 1",
+                window(
+                    "accepted_at",
+                    &format!("{}, count(*)", hour("accepted_at")),
+                    "",
+                    "group by 1"
+                ),
             ),
         ),
     ]
 }
 
-/// `select {select} from notifications n {join} where {column} in the period and in scope
-/// {rest}`.
-fn window(column: &str, select: &str, join: &str, rest: &str) -> String {
-    format!(
-        "select {select} from notifications n {join} \
-         where n.{column} >= $1 and n.{column} <= $2 and {} {rest}",
-        scope::condition("$3")
-    )
+/// The hour `column` is in.
+fn hour(column: &str) -> String {
+    format!("date_bin(interval '1 hour', {column}, {BUCKET_ORIGIN})")
 }
 
-/// The elements of the `tools` or `llm` array as `t(item)`; a value that is not an array
-/// counts as none.
-fn elements(column: &str) -> String {
+/// `select {select} from notifications n {join} where {column} is in the period but not in
+/// the rolled buckets, and in scope {rest}`.
+fn window(column: &str, select: &str, join: &str, rest: &str) -> String {
     format!(
-        "json_array_elements(case when json_typeof(n.{column}) = 'array' \
-         then n.{column} else '[]'::json end) as t(item)"
+        "select {select} from notifications n {join} where {} and {} {rest}",
+        split::raw(&format!("n.{column}")),
+        scope::condition("$3")
     )
 }
 
@@ -190,6 +248,7 @@ async fn run<T>(
     name: &str,
     agents: &AgentScope,
     period: Period,
+    split: Split,
 ) -> Result<Vec<T>, AnalyticsError>
 where
     T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
@@ -202,6 +261,8 @@ where
         .bind(period.from)
         .bind(period.until)
         .bind(agents.patterns())
+        .bind(split.lo)
+        .bind(split.hi)
         .fetch_all(db)
         .await?)
 }
@@ -210,8 +271,9 @@ pub(super) async fn totals(
     db: &mut PgConnection,
     agents: &AgentScope,
     period: Period,
+    split: Split,
 ) -> Result<Totals, AnalyticsError> {
-    let rows: Vec<Totals> = run(db, "totals", agents, period).await?;
+    let rows: Vec<Totals> = run(db, "totals", agents, period, split).await?;
     let mut totals = rows.into_iter().next().unwrap_or_default();
     totals.success_ratio =
         (totals.answered > 0).then(|| totals.completed as f64 / totals.answered as f64);
@@ -222,8 +284,9 @@ pub(super) async fn busiest_agents(
     db: &mut PgConnection,
     agents: &AgentScope,
     period: Period,
+    split: Split,
 ) -> Result<Vec<AgentLoad>, AnalyticsError> {
-    let mut rows: Vec<AgentLoad> = run(db, "busiest_agents", agents, period).await?;
+    let mut rows: Vec<AgentLoad> = run(db, "busiest_agents", agents, period, split).await?;
     let period_ms = period.length().as_secs_f64() * 1000.0;
     for row in &mut rows {
         row.utilisation = if period_ms > 0.0 {
@@ -239,30 +302,34 @@ pub(super) async fn notification_types(
     db: &mut PgConnection,
     agents: &AgentScope,
     period: Period,
+    split: Split,
 ) -> Result<Vec<TypeCount>, AnalyticsError> {
-    run(db, "notification_types", agents, period).await
+    run(db, "notification_types", agents, period, split).await
 }
 
 pub(super) async fn tools(
     db: &mut PgConnection,
     agents: &AgentScope,
     period: Period,
+    split: Split,
 ) -> Result<Vec<ToolUse>, AnalyticsError> {
-    run(db, "tools", agents, period).await
+    run(db, "tools", agents, period, split).await
 }
 
 pub(super) async fn llm(
     db: &mut PgConnection,
     agents: &AgentScope,
     period: Period,
+    split: Split,
 ) -> Result<Vec<ModelUsage>, AnalyticsError> {
-    run(db, "llm", agents, period).await
+    run(db, "llm", agents, period, split).await
 }
 
 pub(super) async fn peak_hours(
     db: &mut PgConnection,
     agents: &AgentScope,
     period: Period,
+    split: Split,
 ) -> Result<Vec<HourCount>, AnalyticsError> {
-    run(db, "peak_hours", agents, period).await
+    run(db, "peak_hours", agents, period, split).await
 }

@@ -273,6 +273,13 @@ pub struct AnalyticsSettings {
     /// Analyses running at once per gateway; more are answered 503 at once, so that reports
     /// never take the connections the notify path needs.
     pub max_concurrent: usize,
+    /// Whether this gateway keeps the rollups up to date (`src/analytics/rollup`). Any
+    /// replica may; they take turns. Off, the analyses read the journeys only (slower over
+    /// long windows) unless another gateway rolls.
+    pub rollups: bool,
+    /// How often the rollups look for buckets that have closed (one closes every 5 minutes).
+    #[serde(with = "humantime_serde")]
+    pub rollup_interval: Duration,
 }
 
 /// A setting that must never be printed: `Debug` shows whether it is set, not what it is.

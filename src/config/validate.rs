@@ -136,10 +136,12 @@ impl Settings {
         if self.analytics.statement_timeout.is_zero()
             || self.analytics.statement_timeout > std::time::Duration::from_secs(300)
             || self.analytics.max_concurrent == 0
+            || self.analytics.rollup_interval.is_zero()
         {
             return Err(ConfigError::new(
                 "analytics",
-                "statement_timeout must be between 1ms and 5m, and max_concurrent at least 1",
+                "statement_timeout must be between 1ms and 5m, max_concurrent at least 1 \
+                 and rollup_interval more than 0",
             ));
         }
         let work_mem = self.analytics.work_mem.trim();

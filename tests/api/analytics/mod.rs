@@ -9,6 +9,7 @@ mod message_flows;
 mod parameters;
 mod plans;
 mod reports;
+mod rollups;
 mod scoping;
 mod slow_operations;
 
@@ -38,5 +39,18 @@ pub fn assert_close(actual: &Value, expected: f64, what: &str) {
     assert!(
         close(actual, expected),
         "{what}: {actual} is not {expected}"
+    );
+}
+
+/// Asserts that a percentile, read from a sketch, is within the sketch's relative error of
+/// the exact figure.
+#[track_caller]
+pub fn assert_sketched(actual: &Value, exact: f64, what: &str) {
+    let error = vos_gateway::analytics::sketch::RELATIVE_ERROR;
+    let actual_value = actual.as_f64().unwrap_or(f64::NAN);
+    assert!(
+        (actual_value - exact).abs() <= error * exact.abs() * 1.000_001,
+        "{what}: {actual} is not within {:.2} % of {exact}",
+        error * 100.0
     );
 }

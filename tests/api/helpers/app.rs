@@ -45,7 +45,9 @@ fn init_telemetry() {
 /// Settings for a test gateway: random port, a fresh database, a fast relay, the test admin
 /// key, changes to keys and agents seen within 50 ms, and no rate limits (the rate-limit
 /// tests set their own): the fault tests post faster than a production key may. Agents'
-/// queues are of the type `TEST_QUEUE_TYPE` names, if set.
+/// queues are of the type `TEST_QUEUE_TYPE` names, if set. No rollup stage: the analytics
+/// tests write history straight into the table, which the stage only rolls as it happens;
+/// those of the rollups roll when they mean to (tests/api/analytics/rollups.rs).
 pub fn test_settings() -> Settings {
     let mut settings = Settings::load(None).expect("default settings");
     settings.auth.bootstrap_admin_key = admin_key().into();
@@ -59,6 +61,7 @@ pub fn test_settings() -> Settings {
     settings.relay.grace = Duration::from_millis(500);
     settings.relay.interval = Duration::from_millis(100);
     settings.server.shutdown_grace = Duration::from_secs(5);
+    settings.analytics.rollups = false;
     if let Some(queue_type) = test_queue_type() {
         settings.amqp.queue_type = QueueType::parse(queue_type);
     }

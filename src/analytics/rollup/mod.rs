@@ -1,0 +1,242 @@
+//! The rollup stage: every `[analytics] rollup_interval` (`rollups = true`, the default), the 5-minute buckets that have closed
+//! since the last run are summed up into the rollup tables, so that an analysis of a day reads
+//! ~300 buckets instead of every journey ([`super::split`] says which part of a window comes
+//! from where). A first start, or a gateway that was down, catches up an hour at a time.
+//!
+//! Results are immutable once recorded, so a results bucket is written once. Journeys change
+//! after their bucket closes (published, answered, failed), so each run first rolls again the
+//! accepted-side buckets that changed (see [`sql::changed_buckets`]). One step is one
+//! transaction holding an advisory lock: replicas take turns, and an analysis sees a step
+//! whole or not at all.
+
+pub(super) mod sql;
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sqlx::{PgPool, Postgres, Transaction};
+use tokio_util::sync::CancellationToken;
+
+use super::AnalyticsError;
+use crate::{background::Stage, config::AnalyticsSettings, store::Schema};
+
+/// The rollups' bucket (and the anomaly rule's).
+pub const BUCKET: Duration = Duration::from_secs(300);
+/// How long after a bucket ends it is rolled. A row is stamped (`accepted_at` from the
+/// gateway's clock, `result_recorded_at` from the database's) before it commits; every
+/// statement has a deadline of seconds, so two minutes also leave replicas' clocks a minute
+/// of drift from the database's.
+const LAG: TimeDelta = TimeDelta::minutes(2);
+/// How much one step rolls at most, so that catching up a week is many short transactions.
+const STEP: TimeDelta = TimeDelta::hours(1);
+/// Rollups older than the longest window, and a day's margin, are deleted.
+const KEEP: TimeDelta = TimeDelta::days(8);
+/// Catching up works at most this share of the time (as retention, store/retention.rs).
+const MAX_SHARE: f64 = 0.5;
+/// Arbitrary, fixed: the advisory lock replicas take turns on.
+const LOCK: i64 = 0x766f_735f_726f_6c6c;
+
+/// What one step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Rolled up to `until`; `more` if buckets closed since then are still to roll.
+    Rolled { until: DateTime<Utc>, more: bool },
+    /// Another replica holds the lock.
+    Busy,
+}
+
+/// Rolls the buckets closed by now (and ending by `cap`, if given), step after step; returns
+/// where the rollups end. What the stage does on every tick; tests call it to roll their
+/// fixtures.
+pub async fn catch_up(
+    pool: &PgPool,
+    cap: Option<DateTime<Utc>>,
+) -> Result<DateTime<Utc>, AnalyticsError> {
+    loop {
+        match step(pool, cap).await? {
+            Step::Rolled { until, more: false } => return Ok(until),
+            Step::Rolled { .. } => {}
+            Step::Busy => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// One step: at most [`STEP`] of closed buckets (ending by `cap`), in one transaction.
+pub async fn step(pool: &PgPool, cap: Option<DateTime<Utc>>) -> Result<Step, AnalyticsError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("select set_config('statement_timeout', '60s', true)")
+        .execute(&mut *tx)
+        .await?;
+    let (locked, now): (bool, DateTime<Utc>) =
+        sqlx::query_as("select pg_try_advisory_xact_lock($1), now()")
+            .bind(LOCK)
+            .fetch_one(&mut *tx)
+            .await?;
+    if !locked {
+        return Ok(Step::Busy);
+    }
+    let closed = floor(cap.map_or(now - LAG, |cap| cap.min(now - LAG)));
+    let (from, until) = progress(&mut tx, floor(now - KEEP)).await?;
+    let next = closed.min(until + STEP);
+    if next > until {
+        roll(&mut tx, from, until, next).await?;
+    }
+    let until = until.max(next);
+    sqlx::query("update rollup_progress set rolled_from = $1, rolled_until = $2")
+        .bind(from)
+        .bind(until)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Step::Rolled {
+        until,
+        more: until < closed,
+    })
+}
+
+/// Where the rollups are, starting them a week back on a first run; drops buckets before
+/// `keep_from`.
+async fn progress(
+    tx: &mut Transaction<'_, Postgres>,
+    keep_from: DateTime<Utc>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), AnalyticsError> {
+    let (from, until): (DateTime<Utc>, DateTime<Utc>) = sqlx::query_as(
+        "insert into rollup_progress (rolled_from, rolled_until) values ($1, $1) \
+         on conflict (singleton) do update set singleton = true \
+         returning rolled_from, rolled_until",
+    )
+    .bind(keep_from)
+    .fetch_one(&mut **tx)
+    .await?;
+    if from >= keep_from {
+        return Ok((from, until));
+    }
+    for table in [
+        "rollup_results",
+        "rollup_tools",
+        "rollup_models",
+        "rollup_journeys",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "delete from {table} where bucket_start < $1"
+        )))
+        .bind(keep_from)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok((keep_from, until.max(keep_from)))
+}
+
+/// Rolls `[until, next)` and rolls again the accepted-side buckets of `[from, until)` that
+/// changed meanwhile.
+async fn roll(
+    tx: &mut Transaction<'_, Postgres>,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    next: DateTime<Utc>,
+) -> Result<(), AnalyticsError> {
+    for statement in [sql::results(), sql::tools(), sql::models()] {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .bind(until)
+            .bind(next)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let mut buckets: Vec<DateTime<Utc>> =
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql::changed_buckets()))
+            .bind(from)
+            .bind(until)
+            .bind(next)
+            .fetch_all(&mut **tx)
+            .await?;
+    sqlx::query("delete from rollup_journeys where bucket_start = any($1)")
+        .bind(&buckets)
+        .execute(&mut **tx)
+        .await?;
+    let bucket = TimeDelta::from_std(BUCKET).expect("5 minutes");
+    let mut start = until;
+    while start < next {
+        buckets.push(start);
+        start += bucket;
+    }
+    sqlx::query(sqlx::AssertSqlSafe(sql::journeys()))
+        .bind(&buckets)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The start of the bucket `at` is in.
+fn floor(at: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::DurationRound;
+    at.duration_trunc(TimeDelta::from_std(BUCKET).expect("5 minutes"))
+        .expect("a bucket fits")
+}
+
+/// Catches up every `[analytics] rollup_interval` once the schema is ready. While catching
+/// up, it pauses between steps in proportion to their time, leaving the database to the
+/// request path.
+pub fn spawn(
+    pool: PgPool,
+    schema: Schema,
+    settings: &AnalyticsSettings,
+    shutdown: CancellationToken,
+) -> Option<Stage> {
+    if !settings.rollups {
+        return None;
+    }
+    let interval = settings.rollup_interval;
+    Some(Stage::spawn("analytics rollup", async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            if !schema.is_ready() {
+                continue;
+            }
+            loop {
+                let started = std::time::Instant::now();
+                let step = tokio::time::timeout(Duration::from_secs(90), step(&pool, None)).await;
+                match step {
+                    Ok(Ok(Step::Rolled { more: true, .. })) if !shutdown.is_cancelled() => {
+                        let took = started.elapsed();
+                        tokio::time::sleep(took.mul_f64(1.0 / MAX_SHARE - 1.0)).await;
+                    }
+                    Ok(Ok(_)) => break,
+                    Ok(Err(error)) => {
+                        tracing::warn!(
+                            error = &error as &dyn std::error::Error,
+                            "analytics rollup failed; it runs again at the next interval"
+                        );
+                        break;
+                    }
+                    Err(_) => {
+                        tracing::warn!("analytics rollup did not finish within 90 s");
+                        break;
+                    }
+                }
+            }
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analytics::params::MAX_WINDOW;
+
+    #[test]
+    fn a_step_is_whole_buckets() {
+        assert_eq!(STEP.num_seconds() % BUCKET.as_secs() as i64, 0);
+        assert_eq!(KEEP.num_seconds() % BUCKET.as_secs() as i64, 0);
+        assert!(KEEP.to_std().unwrap() > MAX_WINDOW);
+        let at: DateTime<Utc> = "2026-11-30T10:07:31Z".parse().unwrap();
+        assert_eq!(
+            floor(at),
+            "2026-11-30T10:05:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+    }
+}

@@ -1,0 +1,134 @@
+//! The statements that write the rollups (`migrations/*_analytics_rollups.sql`). Each reads
+//! one range of `notifications` through the index of its time column and groups it the way
+//! the analyses do, so that a rolled bucket answers exactly what its rows would (p95 through
+//! the same sketch).
+
+use super::super::{BUCKET_ORIGIN, message_flows, sketch};
+
+/// The 5-minute bucket of `column`.
+fn bucket(column: &str) -> String {
+    format!("date_bin(interval '5 minutes', {column}, {BUCKET_ORIGIN})")
+}
+
+/// Results recorded in `[$1, $2)`, per bucket, agent and type, with both sketches.
+pub fn results() -> String {
+    let by = "bucket_start, agent_id, notification_type";
+    let sketch = |column: &str| {
+        format!(
+            "select {by}, {} from (select {by}, {} as bin, count(*)::int as n from answered \
+                 where {column} is not null group by 1, 2, 3, 4) bins group by 1, 2, 3",
+            sketch::ARRAYS,
+            sketch::bin(column)
+        )
+    };
+    format!(
+        "with answered as ( \
+             select {bucket} as bucket_start, agent_id collate \"C\" as agent_id, \
+                 notification_type collate \"C\" as notification_type, outcome, \
+                 extract(epoch from completed_at - started_at)::float8 * 1000 as work_ms, \
+                 extract(epoch from result_recorded_at - accepted_at)::float8 * 1000 as e2e_ms \
+             from notifications where result_recorded_at >= $1 and result_recorded_at < $2), \
+         stats as ( \
+             select {by}, count(*) as results, count(*) filter (where outcome = 'failed') \
+                 as failed, count(work_ms) as worked, coalesce(sum(work_ms), 0) as work_ms, \
+                 max(work_ms) as work_max_ms \
+             from answered group by 1, 2, 3), \
+         work(bucket_start, agent_id, notification_type, bins, counts) as ({work}), \
+         e2e(bucket_start, agent_id, notification_type, bins, counts) as ({e2e}) \
+         insert into rollup_results (bucket_start, agent_id, notification_type, results, \
+             failed, worked, work_ms, work_max_ms, work_bins, work_counts, e2e_bins, e2e_counts) \
+         select s.bucket_start, s.agent_id, s.notification_type, s.results, s.failed, \
+             s.worked, s.work_ms, s.work_max_ms, coalesce(w.bins, '{{}}'), \
+             coalesce(w.counts, '{{}}'), e.bins, e.counts \
+         from stats s join e2e e using ({by}) left join work w using ({by})",
+        bucket = bucket("result_recorded_at"),
+        work = sketch("work_ms"),
+        e2e = sketch("e2e_ms"),
+    )
+}
+
+/// The elements of a result's `tools` or `llm` array as `t(item)`; a value that is not an
+/// array counts as none.
+pub fn elements(column: &str) -> String {
+    format!(
+        "json_array_elements(case when json_typeof(n.{column}) = 'array' \
+         then n.{column} else '[]'::json end) as t(item)"
+    )
+}
+
+/// The sum of the numeric `field` of the `llm` items, as `{field}`.
+pub fn tokens(field: &str) -> String {
+    format!(
+        "coalesce(sum(case when json_typeof(t.item -> '{field}') = 'number' \
+         then (t.item ->> '{field}')::numeric end), 0)::bigint as {field}"
+    )
+}
+
+/// Tool calls of the results recorded in `[$1, $2)`.
+pub fn tools() -> String {
+    format!(
+        "insert into rollup_tools (bucket_start, agent_id, tool, calls, errors) \
+         select {}, n.agent_id collate \"C\", t.item ->> 'name' collate \"C\", count(*), \
+             count(*) filter (where t.item ->> 'status' = 'error') \
+         from notifications n cross join lateral {} \
+         where n.result_recorded_at >= $1 and n.result_recorded_at < $2 \
+             and t.item ->> 'name' is not null \
+         group by 1, 2, 3",
+        bucket("n.result_recorded_at"),
+        elements("tools")
+    )
+}
+
+/// Language-model usage of the results recorded in `[$1, $2)`.
+pub fn models() -> String {
+    format!(
+        "insert into rollup_models (bucket_start, agent_id, model, calls, input_tokens, \
+             output_tokens) \
+         select {}, n.agent_id collate \"C\", coalesce(t.item ->> 'model', '?') collate \"C\", \
+             count(*), {}, {} \
+         from notifications n cross join lateral {} \
+         where n.result_recorded_at >= $1 and n.result_recorded_at < $2 \
+         group by 1, 2, 3",
+        bucket("n.result_recorded_at"),
+        tokens("input_tokens"),
+        tokens("output_tokens"),
+        elements("llm")
+    )
+}
+
+/// The accepted-side buckets to roll again, of those rolled in `[$1, $2)`, before rolling on
+/// to `$3`: those with a result recorded in `[$2, $3)`, and those whose count of pending rows
+/// is no longer the one rolled (published, failed, or a row that arrived late).
+pub fn changed_buckets() -> String {
+    let bucket = bucket("accepted_at");
+    format!(
+        "select {bucket} as bucket_start from notifications \
+         where result_recorded_at >= $2 and result_recorded_at < $3 \
+             and accepted_at >= $1 and accepted_at < $2 \
+         union \
+         select bucket_start \
+         from (select bucket_start, sum(journeys) as pending from rollup_journeys \
+               where status = 'pending' group by 1) rolled \
+         full join (select {bucket} as bucket_start, count(*) as pending from notifications \
+                    where status = 'pending' and accepted_at >= $1 and accepted_at < $2 \
+                    group by 1) live using (bucket_start) \
+         where rolled.pending is distinct from live.pending"
+    )
+}
+
+/// Notifications accepted in the buckets `$1` (an array of bucket starts), as they are now.
+pub fn journeys() -> String {
+    format!(
+        "insert into rollup_journeys (bucket_start, agent_id, notification_type, status, \
+             outcome, tool_names, journeys, answers, total_ms) \
+         select b.bucket_start, n.agent_id collate \"C\", n.notification_type collate \"C\", \
+             n.status, n.outcome, {}, count(*), count(n.result_recorded_at), \
+             coalesce(sum(extract(epoch from n.result_recorded_at - n.accepted_at)::float8 \
+                 * 1000), 0) \
+         from unnest($1::timestamptz[]) as b(bucket_start) \
+         join notifications n on n.accepted_at >= b.bucket_start \
+             and n.accepted_at < b.bucket_start + interval '5 minutes' \
+         group by 1, 2, 3, 4, 5, 6",
+        message_flows::tool_names("n.")
+    )
+}

@@ -1,0 +1,111 @@
+//! Which part of a window the rollups answer and which part `notifications` does.
+//!
+//! The rollups hold whole 5-minute buckets up to a few minutes ago ([`super::rollup`]). An
+//! analysis reads from them the buckets that lie wholly inside its window and have been rolled,
+//! `[lo, hi)`, and reads the rest of the window, `[from, lo)` and `[hi, until]`, from the
+//! journeys themselves: the first, partial bucket and the last minutes. Every statement takes
+//! the split as `$4` and `$5`, after the period (`$1`, `$2`) and the scope (`$3`).
+
+use std::time::Duration;
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use sqlx::PgConnection;
+
+use super::{AnalyticsError, Period, rollup};
+
+/// `[lo, hi)`: the buckets read from the rollups; empty (`lo == hi`) when none are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Split {
+    pub lo: DateTime<Utc>,
+    pub hi: DateTime<Utc>,
+}
+
+impl Split {
+    /// Everything from `notifications`.
+    pub fn none(period: Period) -> Self {
+        Self {
+            lo: period.from,
+            hi: period.from,
+        }
+    }
+
+    /// The split of `period` given what the rollups cover now (read in the analysis'
+    /// snapshot). `unit` is the analysis' own bucket, if it has one: the rollups serve it only
+    /// if it is made of whole 5-minute buckets.
+    pub async fn of(
+        db: &mut PgConnection,
+        period: Period,
+        unit: Option<Duration>,
+    ) -> Result<Self, AnalyticsError> {
+        if unit.is_some_and(|unit| unit.as_secs() % rollup::BUCKET.as_secs() != 0) {
+            return Ok(Self::none(period));
+        }
+        let covered: Option<(DateTime<Utc>, DateTime<Utc>)> =
+            sqlx::query_as("select rolled_from, rolled_until from rollup_progress")
+                .fetch_optional(db)
+                .await?;
+        Ok(covered.map_or(Self::none(period), |(from, until)| {
+            Self::within(period, from, until)
+        }))
+    }
+
+    /// The whole buckets of `period` inside `[rolled_from, rolled_until)`.
+    pub fn within(period: Period, rolled_from: DateTime<Utc>, rolled_until: DateTime<Utc>) -> Self {
+        let bucket = TimeDelta::from_std(rollup::BUCKET).expect("5 minutes");
+        let floor = |at: DateTime<Utc>| at.duration_trunc(bucket).expect("a bucket fits");
+        let first = floor(period.from);
+        let lo = if first < period.from {
+            first + bucket
+        } else {
+            first
+        };
+        let hi = floor(period.until).min(rolled_until);
+        if lo < rolled_from || hi <= lo {
+            Self::none(period)
+        } else {
+            Self { lo, hi }
+        }
+    }
+}
+
+/// The rows whose `column` is in the period but not in the rolled buckets.
+pub fn raw(column: &str) -> String {
+    format!("(({column} >= $1 and {column} < $4) or ({column} >= $5 and {column} <= $2))")
+}
+
+/// The rollup rows of the rolled buckets.
+pub const ROLLED: &str = "bucket_start >= $4 and bucket_start < $5";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_rollups_answer_the_whole_rolled_buckets_inside_the_window() {
+        let period = Period {
+            from: at("2026-11-30T10:02:30Z"),
+            until: at("2026-11-30T11:02:30Z"),
+        };
+        let rolled = |from, until| Split::within(period, at(from), at(until));
+
+        let split = rolled("2026-11-29T00:00:00Z", "2026-11-30T10:55:00Z");
+        assert_eq!(split.lo, at("2026-11-30T10:05:00Z"));
+        assert_eq!(split.hi, at("2026-11-30T10:55:00Z"));
+        let caught_up = rolled("2026-11-29T00:00:00Z", "2026-11-30T12:00:00Z");
+        assert_eq!(
+            caught_up.hi,
+            at("2026-11-30T11:00:00Z"),
+            "the last bucket is partial"
+        );
+        for (from, until) in [
+            ("2026-11-30T10:30:00Z", "2026-11-30T11:00:00Z"),
+            ("2026-11-29T00:00:00Z", "2026-11-30T10:00:00Z"),
+        ] {
+            assert_eq!(rolled(from, until), Split::none(period), "{from}..{until}");
+        }
+    }
+}
