@@ -1,11 +1,12 @@
 //! Every analysis statement reads `notifications` through an index, never a sequential scan,
-//! on a table big enough (and analysed) for the planner to prefer a scan if it could.
+//! on a table big enough (and analysed) for the planner to prefer a scan if it could, with
+//! and without rollups.
 
 use std::time::Duration;
 
 use serde_json::Value;
 use vos_gateway::{
-    analytics::{AgentScope, Period, plans},
+    analytics::{AgentScope, Period, plans, rollup},
     auth::Principal,
 };
 
@@ -52,10 +53,21 @@ async fn every_analysis_reads_notifications_through_an_index_for_an_hour_and_a_d
     let scoped = AgentScope::of(&Principal::Unrestricted);
     let windows = [3600, 86_400].map(|s| Period::last(Duration::from_secs(s)));
 
+    // Once from the rows only, then rolled up: the rest of each window still through an index.
+    for rolled in [false, true] {
+        if rolled {
+            rollup::catch_up(&app.db, None).await.unwrap();
+            sqlx::query("analyze").execute(&app.db).await.unwrap();
+        }
+        check_plans(&app, &scoped, windows).await;
+    }
+}
+
+async fn check_plans(app: &TestApp, scoped: &AgentScope, windows: [Period; 2]) {
     for statement in plans::statements() {
         for period in windows {
             // Act
-            let plan = plans::explain(&app.db, &statement, &scoped, period)
+            let plan = plans::explain(&app.db, &statement, scoped, period)
                 .await
                 .unwrap_or_else(|error| panic!("{}: {error}", statement.name));
 
