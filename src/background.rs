@@ -4,7 +4,13 @@
 //! its users and a [`Stage`] for shutdown. Stages that drain a queue end once every sender is
 //! gone; stages that loop on a timer take the shutdown token.
 
-use tokio::{task::JoinHandle, time::Instant};
+use std::time::Duration;
+
+use tokio::{
+    task::JoinHandle,
+    time::{Instant, Interval, MissedTickBehavior},
+};
+use tokio_util::sync::CancellationToken;
 
 /// One running background task.
 pub struct Stage {
@@ -17,6 +23,29 @@ impl Stage {
         Self {
             name,
             task: tokio::spawn(work),
+        }
+    }
+}
+
+/// The clock of a stage that works on a timer: ticks every `period`, the first at once, a late
+/// tick delaying the next rather than bunching up, until shutdown.
+pub struct Ticker {
+    tick: Interval,
+    shutdown: CancellationToken,
+}
+
+impl Ticker {
+    pub fn new(period: Duration, shutdown: CancellationToken) -> Self {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        Self { tick, shutdown }
+    }
+
+    /// Waits for the next tick; `false` once shutdown has begun.
+    pub async fn next(&mut self) -> bool {
+        tokio::select! {
+            _ = self.shutdown.cancelled() => false,
+            _ = self.tick.tick() => true,
         }
     }
 }

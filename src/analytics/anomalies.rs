@@ -129,7 +129,7 @@ pub(super) fn sql() -> String {
                  extract(epoch from result_recorded_at - accepted_at)::float8 * 1000 as ms \
              from notifications \
              where {raw} and {in_scope}), \
-         counts as ( \
+         counts as materialized ( \
              select {keys}, sum(results)::bigint as results, sum(failed)::bigint as failed \
              from (select {keys}, results, failed from rollup_results \
                    where {ROLLED} and {in_scope} \
@@ -137,7 +137,7 @@ pub(super) fn sql() -> String {
                    select {keys}, count(*), count(*) filter (where outcome = 'failed') \
                    from raw group by 1, 2) parts \
              group by 1, 2), \
-         bins as ( \
+         bins as materialized ( \
              select {keys}, bin, sum(n) as n \
              from (select r.agent_id, r.bucket_start, s.bin, s.n \
                    from rollup_results r \
@@ -146,10 +146,11 @@ pub(super) fn sql() -> String {
                    union all \
                    select {keys}, {bin}, count(*) from raw group by 1, 2, 3) parts \
              group by 1, 2, 3), \
+         percentiles as materialized ({p95}), \
          buckets as ( \
              select c.agent_id, c.bucket_start, c.results, \
                  c.failed::float8 / c.results as error_ratio, p.p95_ms \
-             from counts c join ({p95}) p using ({keys})), \
+             from counts c join percentiles p using ({keys})), \
          baselines as ( \
              select agent_id, avg(p95_ms) as p95_avg, stddev_pop(p95_ms) as p95_sd, \
                  avg(error_ratio) as ratio_avg, stddev_pop(error_ratio) as ratio_sd \

@@ -102,7 +102,7 @@ pub(super) fn sql() -> String {
              from notifications \
              where {raw} and started_at is not null and completed_at is not null \
                  and {in_scope}), \
-         stats as ( \
+         stats as materialized ( \
              select {keys}, sum(worked)::bigint as count, sum(work_ms) / sum(worked) as avg_ms, \
                  max(work_max_ms) as max_ms \
              from (select {keys}, worked, work_ms, work_max_ms from rollup_results \
@@ -111,7 +111,7 @@ pub(super) fn sql() -> String {
                    select {keys}, count(*), sum(ms), max(ms) from raw group by 1, 2) parts \
              group by 1, 2 \
              having sum(work_ms) / sum(worked) >= $6), \
-         bins as ( \
+         bins as materialized ( \
              select {keys}, bin, sum(n) as n \
              from (select r.agent_id, r.notification_type, s.bin, s.n \
                    from rollup_results r \
@@ -119,9 +119,10 @@ pub(super) fn sql() -> String {
                    where {ROLLED} and worked > 0 and {in_scope} \
                    union all \
                    select {keys}, {bin}, count(*) from raw group by 1, 2, 3) parts \
-             group by 1, 2, 3) \
+             group by 1, 2, 3), \
+         percentiles as materialized ({p95}) \
          select s.agent_id, s.notification_type, s.count, s.avg_ms, p.p95_ms, s.max_ms \
-         from stats s join ({p95}) p using ({keys}) \
+         from stats s join percentiles p using ({keys}) \
          order by s.avg_ms desc, s.agent_id, s.notification_type \
          limit $7",
         raw = split::raw("result_recorded_at"),

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::{Schema, StoreError, bounded};
-use crate::background::Stage;
+use crate::background::{Stage, Ticker};
 
 /// Whether a mirror has been loaded at least once, and a way to wait for it.
 #[derive(Clone)]
@@ -83,14 +83,9 @@ where
     Fut: Future<Output = Result<(), StoreError>> + Send,
 {
     let work = async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticker = Ticker::new(every, shutdown);
         let mut loaded: Option<i64> = None;
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tick.tick() => {}
-            }
+        while ticker.next().await {
             if !schema.is_ready() {
                 continue;
             }

@@ -11,7 +11,11 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use super::{Schema, StoreError, bounded};
-use crate::{background::Stage, config::RetentionSettings, metrics::Metrics};
+use crate::{
+    background::{Stage, Ticker},
+    config::RetentionSettings,
+    metrics::Metrics,
+};
 
 /// What one pass removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -98,13 +102,8 @@ pub fn spawn(
 ) -> Stage {
     let settings = settings.clone();
     Stage::spawn("retention", async move {
-        let mut tick = tokio::time::interval(settings.interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tick.tick() => {}
-            }
+        let mut ticker = Ticker::new(settings.interval, shutdown.clone());
+        while ticker.next().await {
             if !schema.is_ready() {
                 continue;
             }

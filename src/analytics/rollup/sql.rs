@@ -11,16 +11,14 @@ fn bucket(column: &str) -> String {
 }
 
 /// Results recorded in `[$1, $2)`, per bucket, agent and type, with both sketches.
+///
+/// One grouping, no join: each result gives a row to the work time's bins (if it reports
+/// both times) and one to the end-to-end bins, each bin row carrying the sums the bucket
+/// needs, then the bins are folded into one row per bucket, agent and type. (Joining
+/// per-group statistics to per-group sketches on three columns made Postgres expect one row
+/// and rescan the sketches for every group: 24 s for an hour instead of 0.3.)
 pub fn results() -> String {
     let by = "bucket_start, agent_id, notification_type";
-    let sketch = |column: &str| {
-        format!(
-            "select {by}, {} from (select {by}, {} as bin, count(*)::int as n from answered \
-                 where {column} is not null group by 1, 2, 3, 4) bins group by 1, 2, 3",
-            sketch::ARRAYS,
-            sketch::bin(column)
-        )
-    };
     format!(
         "with answered as ( \
              select {bucket} as bucket_start, agent_id collate \"C\" as agent_id, \
@@ -28,22 +26,30 @@ pub fn results() -> String {
                  extract(epoch from completed_at - started_at)::float8 * 1000 as work_ms, \
                  extract(epoch from result_recorded_at - accepted_at)::float8 * 1000 as e2e_ms \
              from notifications where result_recorded_at >= $1 and result_recorded_at < $2), \
-         stats as ( \
-             select {by}, count(*) as results, count(*) filter (where outcome = 'failed') \
-                 as failed, count(work_ms) as worked, coalesce(sum(work_ms), 0) as work_ms, \
-                 max(work_ms) as work_max_ms \
-             from answered group by 1, 2, 3), \
-         work(bucket_start, agent_id, notification_type, bins, counts) as ({work}), \
-         e2e(bucket_start, agent_id, notification_type, bins, counts) as ({e2e}) \
+         bins as ( \
+             select {by}, 'work' as measure, {work_bin} as bin, count(*)::int as n, \
+                 0::bigint as failed, sum(work_ms) as total, max(work_ms) as top \
+             from answered where work_ms is not null group by 1, 2, 3, 4, 5 \
+             union all \
+             select {by}, 'e2e', {e2e_bin}, count(*)::int, \
+                 count(*) filter (where outcome = 'failed'), 0, 0 \
+             from answered group by 1, 2, 3, 4, 5) \
          insert into rollup_results (bucket_start, agent_id, notification_type, results, \
              failed, worked, work_ms, work_max_ms, work_bins, work_counts, e2e_bins, e2e_counts) \
-         select s.bucket_start, s.agent_id, s.notification_type, s.results, s.failed, \
-             s.worked, s.work_ms, s.work_max_ms, coalesce(w.bins, '{{}}'), \
-             coalesce(w.counts, '{{}}'), e.bins, e.counts \
-         from stats s join e2e e using ({by}) left join work w using ({by})",
+         select {by}, \
+             sum(n) filter (where measure = 'e2e'), \
+             sum(failed) filter (where measure = 'e2e'), \
+             coalesce(sum(n) filter (where measure = 'work'), 0), \
+             coalesce(sum(total) filter (where measure = 'work'), 0), \
+             max(top) filter (where measure = 'work'), \
+             coalesce(array_agg(bin order by bin) filter (where measure = 'work'), '{{}}'), \
+             coalesce(array_agg(n order by bin) filter (where measure = 'work'), '{{}}'), \
+             array_agg(bin order by bin) filter (where measure = 'e2e'), \
+             array_agg(n order by bin) filter (where measure = 'e2e') \
+         from bins group by 1, 2, 3",
         bucket = bucket("result_recorded_at"),
-        work = sketch("work_ms"),
-        e2e = sketch("e2e_ms"),
+        work_bin = sketch::bin("work_ms"),
+        e2e_bin = sketch::bin("e2e_ms"),
     )
 }
 
