@@ -23,10 +23,19 @@ create table rollup_results (
     -- A sketch is a log-scale histogram (src/analytics/sketch.rs): bins and their counts.
     work_bins         smallint[] not null,
     work_counts       int[] not null,
-    -- Acceptance → result recorded, for every result.
-    e2e_bins          smallint[] not null,
-    e2e_counts        int[] not null,
     primary key (bucket_start, agent_id, notification_type)
+);
+
+-- The anomaly rule's figures per bucket and agent (results recorded in the bucket), its p95
+-- of acceptance → result recorded taken from the bucket's sketch as it was rolled: the rule
+-- only ever asks for one bucket's p95, so the sketch itself need not be kept.
+create table rollup_agents (
+    bucket_start timestamptz not null,
+    agent_id     text collate "C" not null,
+    results      bigint not null,
+    failed       bigint not null,
+    e2e_p95_ms   float8 not null,
+    primary key (bucket_start, agent_id)
 );
 
 -- Tool calls of the results recorded in the bucket, per agent and tool.

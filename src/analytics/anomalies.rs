@@ -94,7 +94,8 @@ impl Analytics {
     }
 }
 
-/// Each bucket's p95 comes from its sketch, like the slow operations'.
+/// A rolled bucket's figures are read as they were rolled (`rollup_agents`); the others'
+/// p95 comes from their sketch, computed the same way.
 async fn fetch(
     db: &mut PgConnection,
     agents: &AgentScope,
@@ -130,26 +131,19 @@ pub(super) fn sql() -> String {
              from notifications \
              where {raw} and {in_scope}), \
          counts as materialized ( \
-             select {keys}, sum(results)::bigint as results, sum(failed)::bigint as failed \
-             from (select {keys}, results, failed from rollup_results \
-                   where {ROLLED} and {in_scope} \
-                   union all \
-                   select {keys}, count(*), count(*) filter (where outcome = 'failed') \
-                   from raw group by 1, 2) parts \
-             group by 1, 2), \
+             select {keys}, count(*) as results, count(*) filter (where outcome = 'failed') \
+                 as failed \
+             from raw group by 1, 2), \
          bins as materialized ( \
-             select {keys}, bin, sum(n) as n \
-             from (select r.agent_id, r.bucket_start, s.bin, s.n \
-                   from rollup_results r \
-                   cross join lateral unnest(r.e2e_bins, r.e2e_counts) as s(bin, n) \
-                   where {ROLLED} and {in_scope} \
-                   union all \
-                   select {keys}, {bin}, count(*) from raw group by 1, 2, 3) parts \
-             group by 1, 2, 3), \
+             select {keys}, {bin} as bin, count(*) as n from raw group by 1, 2, 3), \
          percentiles as materialized ({p95}), \
          buckets as ( \
+             select agent_id, bucket_start, results, failed::float8 / results as error_ratio, \
+                 e2e_p95_ms as p95_ms \
+             from rollup_agents where {ROLLED} and {in_scope} \
+             union all \
              select c.agent_id, c.bucket_start, c.results, \
-                 c.failed::float8 / c.results as error_ratio, p.p95_ms \
+                 c.failed::float8 / c.results, p.p95_ms \
              from counts c join percentiles p using ({keys})), \
          baselines as ( \
              select agent_id, avg(p95_ms) as p95_avg, stddev_pop(p95_ms) as p95_sd, \

@@ -124,6 +124,7 @@ async fn progress(
     }
     for table in [
         "rollup_results",
+        "rollup_agents",
         "rollup_tools",
         "rollup_models",
         "rollup_journeys",
@@ -146,7 +147,7 @@ async fn roll(
     until: DateTime<Utc>,
     next: DateTime<Utc>,
 ) -> Result<(), AnalyticsError> {
-    for statement in [sql::results(), sql::tools(), sql::models()] {
+    for statement in [sql::results(), sql::agents(), sql::tools(), sql::models()] {
         sqlx::query(sqlx::AssertSqlSafe(statement))
             .bind(until)
             .bind(next)

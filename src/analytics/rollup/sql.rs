@@ -10,46 +10,73 @@ fn bucket(column: &str) -> String {
     format!("date_bin(interval '5 minutes', {column}, {BUCKET_ORIGIN})")
 }
 
-/// Results recorded in `[$1, $2)`, per bucket, agent and type, with both sketches.
-///
-/// One grouping, no join: each result gives a row to the work time's bins (if it reports
-/// both times) and one to the end-to-end bins, each bin row carrying the sums the bucket
-/// needs, then the bins are folded into one row per bucket, agent and type. (Joining
-/// per-group statistics to per-group sketches on three columns made Postgres expect one row
-/// and rescan the sketches for every group: 24 s for an hour instead of 0.3.)
-pub fn results() -> String {
-    let by = "bucket_start, agent_id, notification_type";
+/// The answered rows of `[$1, $2)` as `answered`, with their bucket and both durations.
+fn answered() -> String {
     format!(
-        "with answered as ( \
-             select {bucket} as bucket_start, agent_id collate \"C\" as agent_id, \
+        "answered as ( \
+             select {} as bucket_start, agent_id collate \"C\" as agent_id, \
                  notification_type collate \"C\" as notification_type, outcome, \
                  extract(epoch from completed_at - started_at)::float8 * 1000 as work_ms, \
                  extract(epoch from result_recorded_at - accepted_at)::float8 * 1000 as e2e_ms \
-             from notifications where result_recorded_at >= $1 and result_recorded_at < $2), \
-         bins as ( \
-             select {by}, 'work' as measure, {work_bin} as bin, count(*)::int as n, \
+             from notifications where result_recorded_at >= $1 and result_recorded_at < $2)",
+        bucket("result_recorded_at")
+    )
+}
+
+/// Results recorded in `[$1, $2)`, per bucket, agent and type, with the work time's sketch.
+///
+/// One grouping, no join: each result gives a row to its group's count and, if it reports
+/// both times, one to its work time's bin, each bin row carrying the sums the group needs;
+/// then they are folded into one row per bucket, agent and type. (Joining per-group
+/// statistics to per-group sketches on three columns made Postgres expect one row and rescan
+/// the sketches for every group: 24 s for an hour instead of 0.3.)
+pub fn results() -> String {
+    let by = "bucket_start, agent_id, notification_type";
+    format!(
+        "with {answered}, \
+         parts as ( \
+             select {by}, 'work' as part, {bin} as bin, count(*)::int as n, \
                  0::bigint as failed, sum(work_ms) as total, max(work_ms) as top \
              from answered where work_ms is not null group by 1, 2, 3, 4, 5 \
              union all \
-             select {by}, 'e2e', {e2e_bin}, count(*)::int, \
+             select {by}, 'all', null, count(*)::int, \
                  count(*) filter (where outcome = 'failed'), 0, 0 \
-             from answered group by 1, 2, 3, 4, 5) \
+             from answered group by 1, 2, 3) \
          insert into rollup_results (bucket_start, agent_id, notification_type, results, \
-             failed, worked, work_ms, work_max_ms, work_bins, work_counts, e2e_bins, e2e_counts) \
+             failed, worked, work_ms, work_max_ms, work_bins, work_counts) \
          select {by}, \
-             sum(n) filter (where measure = 'e2e'), \
-             sum(failed) filter (where measure = 'e2e'), \
-             coalesce(sum(n) filter (where measure = 'work'), 0), \
-             coalesce(sum(total) filter (where measure = 'work'), 0), \
-             max(top) filter (where measure = 'work'), \
-             coalesce(array_agg(bin order by bin) filter (where measure = 'work'), '{{}}'), \
-             coalesce(array_agg(n order by bin) filter (where measure = 'work'), '{{}}'), \
-             array_agg(bin order by bin) filter (where measure = 'e2e'), \
-             array_agg(n order by bin) filter (where measure = 'e2e') \
-         from bins group by 1, 2, 3",
-        bucket = bucket("result_recorded_at"),
-        work_bin = sketch::bin("work_ms"),
-        e2e_bin = sketch::bin("e2e_ms"),
+             sum(n) filter (where part = 'all'), \
+             sum(failed) filter (where part = 'all'), \
+             coalesce(sum(n) filter (where part = 'work'), 0), \
+             coalesce(sum(total) filter (where part = 'work'), 0), \
+             max(top) filter (where part = 'work'), \
+             coalesce(array_agg(bin order by bin) filter (where part = 'work'), '{{}}'), \
+             coalesce(array_agg(n order by bin) filter (where part = 'work'), '{{}}') \
+         from parts group by 1, 2, 3",
+        answered = answered(),
+        bin = sketch::bin("work_ms"),
+    )
+}
+
+/// Results recorded in `[$1, $2)`, per bucket and agent: counts and the p95 of acceptance →
+/// result recorded, computed as the anomalies analysis computes it from rows.
+pub fn agents() -> String {
+    let by = "bucket_start, agent_id";
+    format!(
+        "with {answered}, \
+         counts as materialized ( \
+             select {by}, count(*) as results, \
+                 count(*) filter (where outcome = 'failed') as failed \
+             from answered group by 1, 2), \
+         bins as materialized ( \
+             select {by}, {bin} as bin, count(*) as n from answered group by 1, 2, 3), \
+         percentiles as materialized ({p95}) \
+         insert into rollup_agents (bucket_start, agent_id, results, failed, e2e_p95_ms) \
+         select c.bucket_start, c.agent_id, c.results, c.failed, p.p95_ms \
+         from counts c join percentiles p using ({by})",
+        answered = answered(),
+        bin = sketch::bin("e2e_ms"),
+        p95 = sketch::p95("bins", by),
     )
 }
 
