@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""Scale-out: 1, 2 and 3 gateway replicas on the same Postgres and RabbitMQ, side by side.
+
+Starts the largest number of release gateways asked for (access control on, telemetry off:
+bench.py's notify scenario; one database, one broker, one shared results queue, as replicas
+would run), registers 4 agents (the default queue type, quorum), and in every round drives
+notify load against 1, 2 and 3 of them in turn (the order rotates each round). The load is
+`--connections` in all (32, as the notify scenario), split evenly over the loaded replicas,
+one `wrk` per replica, all started together; replicas without load stay up, idle. Tables are
+truncated and queues purged before every round.
+
+Per replica count: total and per-replica accepted/s, CPU per notification by process (each
+gateway, RabbitMQ `beam.smp`, Postgres) from the round's start until nothing is pending, each
+process's share of the machine's cores during the load (which shared service saturates), and
+the round trips per notification (bench/roundtrips.py). Prints a Markdown block and writes it
+to --out. Stdlib only; reuses bench.py's helpers, like queue_types.py.
+
+    python3 bench/scale_out.py --bin-dir target/release --rounds 3 --duration 15
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench as b  # noqa: E402  (the shared helpers: processes, wrk, psql, keys, CPU)
+import roundtrips as rt  # noqa: E402
+from scale_out_report import report  # noqa: E402
+
+
+def notify_once(port: int, key: str, agent: str) -> int:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/agents/{agent}/notify", data=b.BODY.encode(),
+                                 method="POST", headers={"Authorization": f"Bearer {key}",
+                                                         "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def drained(db: str, within: float = 30) -> tuple[int, int, int]:
+    """Waits until nothing is pending; returns (rows, pending, queries made in `db`)."""
+    rows, pending, polls = 0, -1, 0
+    deadline = time.time() + within
+    while time.time() < deadline:
+        out = b.psql(db, "select count(*), count(*) filter (where status = 'pending') from notifications")
+        polls += 1
+        rows, pending = (int(x) for x in out.split("|"))
+        if pending == 0:
+            break
+        time.sleep(0.25)
+    return rows, pending, polls
+
+
+def split(total: int, k: int) -> list[int]:
+    return [total // k + (1 if i < total % k else 0) for i in range(k)]
+
+
+def drive(ports: list[int], seconds: float, conns: int, env: dict) -> list[dict]:
+    """One wrk per replica, all at once; the connections split evenly."""
+    out: list[dict | Exception] = [None] * len(ports)
+
+    def one(i, port, c):
+        try:
+            out[i] = b.wrk(f"http://127.0.0.1:{port}", seconds, c, b.BENCH / "notify.lua", env)
+        except Exception as e:  # noqa: BLE001
+            out[i] = e
+    threads = [threading.Thread(target=one, args=(i, p, c)) for i, (p, c) in enumerate(zip(ports, split(conns, len(ports))))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for r in out:
+        if isinstance(r, Exception):
+            raise r
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin-dir", required=True)
+    ap.add_argument("--replicas", default="1,2,3", help="replica counts to compare, e.g. 1,2,3")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=float, default=15, help="seconds of load per replica count and round")
+    ap.add_argument("--warm", type=float, default=5)
+    ap.add_argument("--connections", type=int, default=32, help="in all, split over the loaded replicas")
+    ap.add_argument("--stats-wait", type=float, default=11,
+                    help="seconds after a round before reading Postgres' commit count (idle backends report late)")
+    ap.add_argument("--no-broker-counters", action="store_true", help="skip rabbitmqctl (confirm frames)")
+    ap.add_argument("--out", default=str(Path(os.environ.get("CARGO_TARGET_DIR", "target")) / "bench" / "scale_out.md"))
+    ap.add_argument("--command", default="")
+    args = ap.parse_args()
+    counts = sorted({int(x) for x in args.replicas.split(",")})
+    n_max = max(counts)
+
+    run_id = f"{os.getpid()}"
+    db = f"vos_bench_so_{run_id}"
+    agents = [f"so{run_id}-a{i}" for i in range(4)]
+    results_queue = f"vos_bench_so_{run_id}.results"
+    queues = [f"{a}_queue" for a in agents]
+    bin_dir = Path(args.bin_dir)
+    bench_amqp = str(bin_dir / "examples" / "bench_amqp")
+    key = b.api_key()
+    procs = b.Procs()
+    load_before = os.getloadavg()
+    started_at = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    try:
+        ports, pids = [], []
+        for i in range(n_max):
+            port = b.free_port()
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("VOS_", "OTEL_", "RUST_LOG"))}
+            env.update({
+                "VOS__SERVER__ADDR": f"127.0.0.1:{port}",
+                "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{db}",
+                "AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/%2f",
+                "VOS_BOOTSTRAP_ADMIN_KEY": key,
+                "VOS__AMQP__RESULTS_QUEUE": results_queue,
+                # As bench.py's notify scenario: access control on, limits far above the machine.
+                "VOS__RATE_LIMIT__PER_KEY": "1000000/s", "VOS__RATE_LIMIT__PER_AGENT": "1000000/s",
+                "VOS__TELEMETRY__SAMPLE_RATIO": "0", "RUST_LOG": "off", "VOS__TELEMETRY__OTLP_ENDPOINT": "",
+            })
+            # One at a time: the first creates the database and migrates it.
+            p = procs.start(f"gateway-{i + 1}", [str(bin_dir / "vos-gateway"), "serve"], env=env)
+            b.wait_http(f"http://127.0.0.1:{port}/health/ready", 60, f"gateway {i + 1}")
+            ports.append(port)
+            pids.append(p.pid)
+        for agent in agents:
+            req = urllib.request.Request(f"http://127.0.0.1:{ports[0]}/api/v1/agents/{agent}", method="PUT",
+                                         headers={"Authorization": f"Bearer {key}"})
+            with urllib.request.urlopen(req, timeout=10) as r:
+                if r.status not in (200, 201):
+                    raise RuntimeError(f"registering {agent}: {r.status}")
+        # Every replica sees the registrations within its refresh interval: wait for a 202.
+        deadline = time.time() + 30
+        for port in ports:
+            for agent in agents:
+                while (status := notify_once(port, key, agent)) != 202:
+                    if time.time() > deadline:
+                        raise RuntimeError(f"replica on {port}: notify to {agent} answered {status}")
+                    time.sleep(0.5)
+
+        env = {"BENCH_AGENTS": ",".join(agents), "BENCH_KEY": key}
+        groups = {f"gateway {i + 1}": [pid] for i, pid in enumerate(pids)}
+
+        def reset():
+            b.psql(db, "set lock_timeout = '5s'; truncate notifications", check=False)
+            b.run([bench_amqp, "purge", *queues], timeout=60, check=False)
+
+        def snapshot(k):
+            return {"commits": rt.pg_commits(db), "gateways": [rt.gateway_counters(p) for p in ports[:k]],
+                    "broker": None if args.no_broker_counters else rt.broker_counters(pids[:k])}
+
+        for k in counts:
+            drive(ports[:k], args.warm, args.connections, env)
+        drained(db)
+        reset()
+        rows_by = {k: [] for k in counts}
+        loads = []
+        for rnd in range(args.rounds):
+            order = counts[rnd % len(counts):] + counts[:rnd % len(counts)]
+            for k in order:
+                s0 = snapshot(k)
+                by0, t0 = b.cpu_by_process(groups), time.time()
+                rs = drive(ports[:k], args.duration, args.connections, env)
+                byw, tw = b.cpu_by_process(groups), time.time()
+                rows, pending, polls = drained(db)
+                by1 = b.cpu_by_process(groups)
+                time.sleep(args.stats_wait)
+                s1 = snapshot(k)
+                s1["commits"] -= polls  # drained()'s own queries ran in the run's database
+                ok = sum(r["total"] - r["errors"] for r in rs)
+                r = {
+                    "replicas": k, "rps": sum(x["rps"] for x in rs), "per_replica": [x["rps"] for x in rs],
+                    "p99": max(x["p99"] for x in rs), "errors": sum(x["errors"] for x in rs),
+                    "accepted": ok, "rows": rows, "pending": pending,
+                    "cpu_us": {name: (by1[name] - by0[name]) / max(1, ok) * 1e6 for name in by1},
+                    "share": {name: (byw[name] - by0[name]) / max(1e-3, tw - t0) / (os.cpu_count() or 1)
+                              for name in byw},
+                    "roundtrips": rt.per_notification(s0, s1, ok),
+                }
+                rows_by[k].append(r)
+                x = r["roundtrips"]
+                b.log(f"round {rnd + 1}, {k} replica(s): {r['rps']:,.0f} req/s "
+                      f"({', '.join(f'{v:,.0f}' for v in r['per_replica'])}), errors {r['errors']}, "
+                      f"rows {rows} (pending {pending}); shares rabbitmq {r['share']['rabbitmq']:.0%} "
+                      f"postgres {r['share']['postgres']:.0%} machine {r['share']['machine (all cores)']:.0%}; "
+                      f"commits/notification {x['commits_per_notification']:.3f}, rows/insert "
+                      f"{x['rows_per_insert']:.1f}, rows/mark {x['rows_per_mark']:.1f}, "
+                      f"messages/confirm frame {x.get('messages_per_confirm_frame', float('nan')):.1f}")
+                reset()
+            loads.append(os.getloadavg()[0])
+        meta = {"started_at": started_at, "load_before": load_before[0], "loads": loads, "args": vars(args),
+                "counts": counts, "ncores": os.cpu_count()}
+        text = report(rows_by, meta)
+        print(text)
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+        out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rounds": rows_by}, indent=1, default=str))
+        b.log(f"wrote {out}")
+    finally:
+        procs.stop_all()
+        b.psql("postgres", f'drop database if exists "{db}" with (force)', check=False)
+        b.run([bench_amqp, "delete", *queues, *(f"{q}.dlq" for q in queues), results_queue,
+               f"{results_queue}.dlq"], timeout=60, check=False)
+
+
+if __name__ == "__main__":
+    main()
