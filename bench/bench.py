@@ -727,6 +727,7 @@ class Bench:
         return {"accepted": accepted, "rows": rows, "pending": pending}
 
     def scenario_notify(self):
+        import roundtrips as rt  # here: roundtrips imports this module (as `bench`)
         systems = (["off", "on", "noauth"] + (["baseline"] if self.baseline else [])
                    + ([] if self.args.no_peer else ["peer"]))
         log(f"notify closed loop, {self.conns} connections: {', '.join(systems)}")
@@ -754,6 +755,10 @@ class Bench:
                 pids = proc_tree(self.pids[s])
                 groups = {"system under test": pids, "agents": list(self.agent_pids),
                           "otlp sink": [self.pids["sink"]]}
+                # The outbox's statements from the gateway's own counters (exact and
+                # immediate; Postgres' commit count lags by up to 10 s, see roundtrips.py).
+                counted = s in ("off", "on", "noauth", "baseline")
+                rt0 = {"commits": None, "gateways": [rt.gateway_counters(self.ports[s])]} if counted else None
                 cpu0 = cpu_seconds(pids)
                 by0 = cpu_by_process(groups)
                 if s in rss:
@@ -766,9 +771,11 @@ class Bench:
                 r["cpu_us"] = (cpu_seconds(pids) - cpu0) / ok * 1e6
                 by1 = cpu_by_process(groups)
                 r["cpu_by_process_us"] = {k: (by1[k] - by0[k]) / ok * 1e6 for k in by1}
-                if s in ("off", "on", "noauth", "baseline"):
+                if counted:
                     db = self.base_db if s == "baseline" else self.db
                     deliveries.append(self.check_delivery(r["total"] - r["errors"], db))
+                    rt1 = {"commits": None, "gateways": [rt.gateway_counters(self.ports[s])]}
+                    r["roundtrips"] = rt.per_notification(rt0, rt1, ok)
                 rows[s].append(r)
                 self.reset_between_rounds()
             if self.e2e:
@@ -959,6 +966,22 @@ class Bench:
         if e2e_closed:
             sysrow(e2e_label, e2e_closed)
         L.append("")
+
+        counted = {s_: rs for s_, rs in n.items() if any("roundtrips" in r for r in rs)}
+        if counted:
+            L.append("Round trips per notification (the gateway's `vos_outbox_batch_rows{statement}`: each "
+                     "insert or mark is one statement, one round trip and one commit; medians over rounds; "
+                     "n/a for a build without the metric):")
+            L.append("")
+            L.append("| System | inserts per notification | rows per insert | marks per confirm | rows per mark |")
+            L.append("|---|---|---|---|---|")
+            for s_, rs in counted.items():
+                def x(key, digits):
+                    return fmt_num(median([r["roundtrips"].get(key, float("nan")) for r in rs if "roundtrips" in r]),
+                                   digits)
+                L.append(f"| {labels[s_]} | {x('inserts_per_notification', 3)} | {x('rows_per_insert', 1)} | "
+                         f"{x('marks_per_confirm', 4)} | {x('rows_per_mark', 1)} |")
+            L.append("")
 
         if n:
             keys = ["system under test", "agents", "rabbitmq", "postgres", "otlp sink", "load generator",

@@ -5,6 +5,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use prometheus_client::metrics::histogram::Histogram;
 use sqlx::PgPool;
 use tokio::{
     sync::{Semaphore, mpsc, oneshot},
@@ -52,13 +53,15 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer. `grace` is how long new rows are left to the fast path before the
-    /// relay may publish them. The task ends when every handle is dropped and the queue drained.
+    /// relay may publish them. `rows` observes each insert's batch size (its `_count` is the
+    /// writer's commits). The task ends when every handle is dropped and the queue drained.
     pub fn spawn(
         pool: PgPool,
         settings: &WriterSettings,
         deadline: Duration,
         grace: Duration,
         on_committed: OnCommitted,
+        rows: Histogram,
     ) -> (Self, Stage) {
         let (jobs, rx) = mpsc::channel(settings.queue_capacity);
         let batches = Batches {
@@ -68,6 +71,7 @@ impl Writer {
             deadline,
             grace: chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::seconds(5)),
             on_committed,
+            rows,
         };
         (Self { jobs }, Stage::spawn("writer", batches.run(rx)))
     }
@@ -98,6 +102,7 @@ struct Batches {
     deadline: Duration,
     grace: chrono::Duration,
     on_committed: OnCommitted,
+    rows: Histogram,
 }
 
 impl Batches {
@@ -132,6 +137,7 @@ impl Batches {
 
     async fn commit(&self, jobs: Vec<Job>) {
         let rows: Vec<&Notification> = jobs.iter().map(|job| &job.notification).collect();
+        self.rows.observe(rows.len() as f64);
         let result = match tokio::time::timeout(
             self.deadline,
             notifications::insert_batch(&self.pool, &rows, self.grace),
