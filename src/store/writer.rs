@@ -16,6 +16,13 @@ use tracing::Span;
 use super::{StoreError, notifications};
 use crate::{background::Stage, config::WriterSettings, domain::Notification};
 
+/// How long a batch that would run beside another one still in flight waits for more rows.
+/// Without it, the second slot took the two or three requests that had arrived since the
+/// first batch left, and every batch paid Postgres a statement and a commit for them (8.7
+/// rows per insert at 32 connections, 3 per replica with three replicas). A batch with no
+/// other in flight never waits: an idle gateway answers as fast as before.
+const CONCURRENT_LINGER: Duration = Duration::from_millis(1);
+
 /// Called for each committed notification, before its request is answered.
 pub type OnCommitted = Arc<dyn Fn(Notification, Span) + Send + Sync>;
 
@@ -67,6 +74,7 @@ impl Writer {
         let batches = Batches {
             pool,
             max_batch: settings.max_batch,
+            slots: settings.max_inflight_batches,
             permits: Arc::new(Semaphore::new(settings.max_inflight_batches)),
             deadline,
             grace: chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::seconds(5)),
@@ -98,6 +106,8 @@ impl Writer {
 struct Batches {
     pool: PgPool,
     max_batch: usize,
+    /// `writer.max_inflight_batches`: the permits when no batch is in flight.
+    slots: usize,
     permits: Arc<Semaphore>,
     deadline: Duration,
     grace: chrono::Duration,
@@ -124,6 +134,11 @@ impl Batches {
             if rx.recv_many(&mut batch, this.max_batch).await == 0 {
                 break;
             }
+            // Another batch holds a slot: it keeps Postgres busy meanwhile, so gathering a
+            // little longer costs no idle time and saves a statement and a commit.
+            if this.permits.available_permits() + 1 < this.slots {
+                this.linger(&mut rx, &mut batch).await;
+            }
             let jobs = std::mem::replace(&mut batch, Vec::with_capacity(this.max_batch));
             let this = this.clone();
             inflight.spawn(async move {
@@ -133,6 +148,20 @@ impl Batches {
             while inflight.try_join_next().is_some() {}
         }
         while inflight.join_next().await.is_some() {}
+    }
+
+    /// Adds what arrives within [`CONCURRENT_LINGER`] to `batch`, up to `max_batch`.
+    async fn linger(&self, rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
+        let _ = tokio::time::timeout(CONCURRENT_LINGER, async {
+            loop {
+                let room = self.max_batch - batch.len();
+                // Ends early when the batch is full or every sender is gone (shutdown).
+                if room == 0 || rx.recv_many(batch, room).await == 0 {
+                    break;
+                }
+            }
+        })
+        .await;
     }
 
     async fn commit(&self, jobs: Vec<Job>) {
