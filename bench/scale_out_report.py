@@ -18,10 +18,8 @@ def rng(xs, digits=0):
     return f"{b.fmt_num(b.median(xs), digits)} ({b.fmt_num(min(xs), digits)}–{b.fmt_num(max(xs), digits)})"
 
 
-def report(rows_by: dict, meta: dict) -> str:
-    a = meta["args"]
-    counts, ncores = meta["counts"], meta["ncores"]
-    base = counts[0]
+def report(by_build: dict, meta: dict) -> str:
+    a, counts = meta["args"], meta["counts"]
     L = [
         f"Run {meta['started_at']}: `{a['command'] or 'python3 bench/scale_out.py'}` — {a['rounds']} rounds; in "
         f"each, {', '.join(map(str, counts))} release gateway replica(s) on one Postgres and one RabbitMQ "
@@ -30,8 +28,25 @@ def report(rows_by: dict, meta: dict) -> str:
         f"(one wrk per replica, -t2), {a['duration']:g} s per replica count and round; tables truncated and "
         f"queues purged between rounds. Load average (1 min) {meta['load_before']:.1f} at the start, "
         f"{b.fmt_num(min(meta['loads']), 1)}–{b.fmt_num(max(meta['loads']), 1)} after the rounds; "
-        f"{ncores} cores shared by everything.",
+        f"{meta['ncores']} cores shared by everything."
+        + (f" Builds alternated within every round: {', '.join(f'**{x}**' for x in by_build)}." if len(by_build) > 1
+           else ""),
         "",
+    ]
+    for label, rows_by in by_build.items():
+        if len(by_build) > 1:
+            L += [f"### {label}", ""]
+        L += section(rows_by, meta)
+    if len(by_build) == 2:
+        L += compare(by_build, meta)
+    return "\n".join(L)
+
+
+def section(rows_by: dict, meta: dict) -> list[str]:
+    a = meta["args"]
+    counts, ncores = meta["counts"], meta["ncores"]
+    base = counts[0]
+    L = [
         f"| replicas | connections per replica | accepted/s in all, median (min–max) | vs {base} replica(s), "
         f"per round | accepted/s per replica, median | p99 ms (slowest replica) | errors | every 202 stored and "
         f"published |",
@@ -101,5 +116,24 @@ def report(rows_by: dict, meta: dict) -> str:
                  f"{x('confirm_frames_per_message')} ({x('messages_per_confirm_frame', 1)}) | "
                  f"{x('messages_per_broker_read', 1)} |")
     L += ["", "Per round (accepted/s in all): " + "; ".join(
-        f"{k} replica(s) {[round(r['rps']) for r in rows_by[k]]}" for k in counts)]
-    return "\n".join(L)
+        f"{k} replica(s) {[round(r['rps']) for r in rows_by[k]]}" for k in counts), ""]
+    return L
+
+
+def compare(by_build: dict, meta: dict) -> list[str]:
+    """This build against the baseline, replica count by replica count (per-round ratios)."""
+    (this, rows_a), (base, rows_b) = by_build.items()
+    L = [f"{this} against {base}, same rounds (ratios of per-round figures, median (min–max)):", "",
+         f"| replicas | accepted/s, {this} / {base} | Postgres CPU µs per notification | inserts per notification "
+         f"| rows per insert | p99 ms |",
+         "|---|---|---|---|---|---|"]
+    for k in meta["counts"]:
+        a_, b_ = rows_a[k], rows_b[k]
+        ratio = b.ratio_summary([r["rps"] for r in a_], [r["rps"] for r in b_])
+
+        def pair(f, digits=0):
+            return f"{b.fmt_num(med(b_, f), digits)} → {b.fmt_num(med(a_, f), digits)}"
+        L.append(f"| {k} | {b.fmt_ratio(ratio, pct=True)} | {pair(lambda r: r['cpu_us']['postgres'])} | "
+                 f"{pair(lambda r: r['roundtrips']['inserts_per_notification'], 3)} | "
+                 f"{pair(lambda r: r['roundtrips']['rows_per_insert'], 1)} | {pair(lambda r: r['p99'], 1)} |")
+    return L + [""]
