@@ -12,10 +12,12 @@ truncated and queues purged before every round.
 Per replica count: total and per-replica accepted/s, CPU per notification by process (each
 gateway, RabbitMQ `beam.smp`, Postgres) from the round's start until nothing is pending, each
 process's share of the machine's cores during the load (which shared service saturates), and
-the round trips per notification (bench/roundtrips.py). Prints a Markdown block and writes it
-to --out. Stdlib only; reuses bench.py's helpers, like queue_types.py.
+the round trips per notification (bench/roundtrips.py). With --baseline BINARY, an earlier
+build's replicas (on a database of their own) run the same replica counts, alternated with
+this build's in every round, and the report compares the two. Prints a Markdown block and
+writes it to --out. Stdlib only; reuses bench.py's helpers, like queue_types.py.
 
-    python3 bench/scale_out.py --bin-dir target/release --rounds 3 --duration 15
+    python3 bench/scale_out.py --bin-dir target/release --rounds 3 --duration 15 [--baseline OLD/vos-gateway]
 """
 
 from __future__ import annotations

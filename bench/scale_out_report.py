@@ -22,7 +22,8 @@ def report(by_build: dict, meta: dict) -> str:
     a, counts = meta["args"], meta["counts"]
     L = [
         f"Run {meta['started_at']}: `{a['command'] or 'python3 bench/scale_out.py'}` — {a['rounds']} rounds; in "
-        f"each, {', '.join(map(str, counts))} release gateway replica(s) on one Postgres and one RabbitMQ "
+        f"each, {', '.join(map(str, counts))} {'debug' if 'debug' in a['bin_dir'] else 'release'} gateway replica(s) "
+        f"on one Postgres and one RabbitMQ "
         f"(access control on, telemetry off, 4 agents, quorum queues), the order rotating every round; "
         f"`wrk` closed loop, {a['connections']} connections in all, split evenly over the loaded replicas "
         f"(one wrk per replica, -t2), {a['duration']:g} s per replica count and round; tables truncated and "
