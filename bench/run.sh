@@ -117,7 +117,7 @@ fi
 
 if [[ $scale_out == 1 ]]; then
   # Scale-out (bench/scale_out.py): 1, 2 and 3 replicas on the same services in rotated rounds;
-  # writes $target_dir/bench/scale_out.md. About 8 minutes.
+  # writes $target_dir/bench/scale_out.md. About 6 minutes; twice that with --baseline BINARY.
   log "scale-out"
   exec flock -s "${TMPDIR:-/tmp}/vos-gateway-tests.lock" \
     python3 bench/scale_out.py --bin-dir "$target_dir/$profile" --out "$target_dir/bench/scale_out.md" \
