@@ -188,12 +188,15 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / CLK_TCK
 
 
-def cpu_by_process(groups: dict[str, list[int]]) -> dict[str, float]:
-    """CPU seconds used so far by named groups of pids, by beam.smp (RabbitMQ), by postgres
-    processes, by wrk/oha, by everything else, and by the whole machine (from /proc/stat)."""
+def cpu_snapshot(groups: dict[str, list[int]], db: str | None = None) -> dict:
+    """CPU seconds used so far, per pid with the name it is counted under (the named groups,
+    beam.smp as RabbitMQ, postgres processes, wrk/oha as the load generator, everything else),
+    plus this process's waited-for children and the whole machine (from /proc/stat). With
+    `db`, Postgres backends serving another database count as "other processes" (the
+    neighbours' tests), and only this database's backends and Postgres' shared processes
+    (postmaster, WAL writer, checkpointer …) as "postgres"."""
     named = {pid: name for name, pids in groups.items() for pid in pids}
-    out = {name: 0.0 for name in groups}
-    out.update({"rabbitmq": 0.0, "postgres": 0.0, "load generator": 0.0, "other processes": 0.0})
+    pids: dict[int, tuple[str, float]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -212,17 +215,54 @@ def cpu_by_process(groups: dict[str, list[int]]) -> dict[str, float]:
             key = "rabbitmq"
         elif comm.startswith("postgres"):
             key = "postgres"
+            if db is not None:
+                try:
+                    title = open(f"/proc/{entry}/cmdline", "rb").read().decode(errors="replace")
+                except OSError:
+                    title = ""
+                # A backend's title is "postgres: [CLUSTER:] USER DATABASE HOST(PORT) STATE".
+                parts = title.replace("\0", " ").split()
+                for i, part in enumerate(parts[2:], 2):
+                    if part == "[local]" or ("(" in part and part.endswith(")")):
+                        if parts[i - 1] != db:
+                            key = "other processes"
+                        break
         elif comm in ("wrk", "oha"):
             key = "load generator"
         else:
             key = "other processes"
-        out[key] += t
-    # wrk runs and exits between two snapshots: count it from this process's waited-for children.
+        pids[pid] = (key, t)
     children = os.times()
-    out["load generator"] += children.children_user + children.children_system
     with open("/proc/stat") as f:
         ticks = [int(x) for x in f.readline().split()[1:]]
-    out["machine (all cores)"] = (sum(ticks) - ticks[3] - ticks[4]) / CLK_TCK
+    return {"pids": pids, "children": children.children_user + children.children_system,
+            "machine": (sum(ticks) - ticks[3] - ticks[4]) / CLK_TCK, "names": list(groups)}
+
+
+def cpu_between(a: dict, b: dict) -> dict[str, float]:
+    """CPU seconds per name between two snapshots, pid by pid: a process that ended in between
+    is left out (its total would otherwise be subtracted), one that started counts in full."""
+    out = {name: 0.0 for name in b["names"]}
+    out.update({"rabbitmq": 0.0, "postgres": 0.0, "load generator": 0.0, "other processes": 0.0})
+    for pid, (key, t) in b["pids"].items():
+        before = a["pids"].get(pid)
+        out[key] += t - (before[1] if before and before[0] == key else 0.0)
+    # wrk runs and exits between two snapshots: count it from this process's waited-for children.
+    out["load generator"] += b["children"] - a["children"]
+    out["machine (all cores)"] = b["machine"] - a["machine"]
+    return out
+
+
+def cpu_by_process(groups: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds used so far by named groups of pids, by beam.smp (RabbitMQ), by postgres
+    processes, by wrk/oha, by everything else, and by the whole machine (from /proc/stat)."""
+    snap = cpu_snapshot(groups)
+    out = {name: 0.0 for name in groups}
+    out.update({"rabbitmq": 0.0, "postgres": 0.0, "load generator": 0.0, "other processes": 0.0})
+    for key, t in snap["pids"].values():
+        out[key] += t
+    out["load generator"] += snap["children"]
+    out["machine (all cores)"] = snap["machine"]
     return out
 
 
@@ -408,7 +448,7 @@ class Bench:
              *self.all_results_queues()], timeout=60, check=False)
 
     def all_results_queues(self) -> list[str]:
-        return [f"{self.results_queue}.{m}" for m in ("off", "on", "noauth", "overhead", "overhead_off")]
+        return [f"{self.results_queue}.{m}" for m in ("off", "on", "noauth", "baseline", "overhead", "overhead_off")]
 
     # -- processes ------------------------------------------------------------------------
 
@@ -460,10 +500,11 @@ class Bench:
             wait_http(f"http://127.0.0.1:{self.ports[mode]}/health/ready", 60, f"gateway ({mode})")
         if self.baseline:
             self.ports["baseline"] = free_port()
-            env = self.gateway_env(self.ports["baseline"], False, self.sink_port, auth=False)
-            # An earlier build may not know the newer settings (it refuses unknown keys).
-            env = {k: v for k, v in env.items()
-                   if not k.startswith(("VOS__AUTH__", "VOS__RATE_LIMIT__", "VOS__AMQP__RESULTS_QUEUE"))}
+            env = self.gateway_env(self.ports["baseline"], False, self.sink_port, auth=False, name="baseline")
+            if not self.args.baseline_same_settings:
+                # An earlier build may not know the newer settings (it refuses unknown keys).
+                env = {k: v for k, v in env.items()
+                       if not k.startswith(("VOS__AUTH__", "VOS__RATE_LIMIT__", "VOS__AMQP__RESULTS_QUEUE"))}
             env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{self.base_db}"
             out = open(self.tmp / "gateway-baseline.log", "w")
             p = self.procs.start("gateway-baseline", [str(self.baseline), "serve"], env=env, stdout=out)
@@ -727,6 +768,7 @@ class Bench:
         return {"accepted": accepted, "rows": rows, "pending": pending}
 
     def scenario_notify(self):
+        import roundtrips as rt  # here: roundtrips imports this module (as `bench`)
         systems = (["off", "on", "noauth"] + (["baseline"] if self.baseline else [])
                    + ([] if self.args.no_peer else ["peer"]))
         log(f"notify closed loop, {self.conns} connections: {', '.join(systems)}")
@@ -754,6 +796,10 @@ class Bench:
                 pids = proc_tree(self.pids[s])
                 groups = {"system under test": pids, "agents": list(self.agent_pids),
                           "otlp sink": [self.pids["sink"]]}
+                # The outbox's statements from the gateway's own counters (exact and
+                # immediate; Postgres' commit count lags by up to 10 s, see roundtrips.py).
+                counted = s in ("off", "on", "noauth", "baseline")
+                rt0 = {"commits": None, "gateways": [rt.gateway_counters(self.ports[s])]} if counted else None
                 cpu0 = cpu_seconds(pids)
                 by0 = cpu_by_process(groups)
                 if s in rss:
@@ -766,9 +812,11 @@ class Bench:
                 r["cpu_us"] = (cpu_seconds(pids) - cpu0) / ok * 1e6
                 by1 = cpu_by_process(groups)
                 r["cpu_by_process_us"] = {k: (by1[k] - by0[k]) / ok * 1e6 for k in by1}
-                if s in ("off", "on", "noauth", "baseline"):
+                if counted:
                     db = self.base_db if s == "baseline" else self.db
                     deliveries.append(self.check_delivery(r["total"] - r["errors"], db))
+                    rt1 = {"commits": None, "gateways": [rt.gateway_counters(self.ports[s])]}
+                    r["roundtrips"] = rt.per_notification(rt0, rt1, ok)
                 rows[s].append(r)
                 self.reset_between_rounds()
             if self.e2e:
@@ -960,6 +1008,22 @@ class Bench:
             sysrow(e2e_label, e2e_closed)
         L.append("")
 
+        counted = {s_: rs for s_, rs in n.items() if any("roundtrips" in r for r in rs)}
+        if counted:
+            L.append("Round trips per notification (the gateway's `vos_outbox_batch_rows{statement}`: each "
+                     "insert or mark is one statement, one round trip and one commit; medians over rounds; "
+                     "n/a for a build without the metric):")
+            L.append("")
+            L.append("| System | inserts per notification | rows per insert | marks per confirm | rows per mark |")
+            L.append("|---|---|---|---|---|")
+            for s_, rs in counted.items():
+                def x(key, digits):
+                    return fmt_num(median([r["roundtrips"].get(key, float("nan")) for r in rs if "roundtrips" in r]),
+                                   digits)
+                L.append(f"| {labels[s_]} | {x('inserts_per_notification', 3)} | {x('rows_per_insert', 1)} | "
+                         f"{x('marks_per_confirm', 4)} | {x('rows_per_mark', 1)} |")
+            L.append("")
+
         if n:
             keys = ["system under test", "agents", "rabbitmq", "postgres", "otlp sink", "load generator",
                     "other processes", "machine (all cores)"]
@@ -1147,6 +1211,9 @@ def main():
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--baseline", help="an earlier vos-gateway binary to load side by side (telemetry off)")
     ap.add_argument("--baseline-label", default="", help="how the report names the baseline, e.g. its commit")
+    ap.add_argument("--baseline-same-settings", action="store_true",
+                    help="the baseline knows this build's settings: run it exactly as the access-control-off "
+                         "gateway (without this, auth, rate-limit and results-queue settings are left out)")
     ap.add_argument("--no-oha", action="store_true")
     ap.add_argument("--no-e2e", action="store_true", help="skip the end-to-end scenario (no demo agents)")
     ap.add_argument("--command", default="bench/run.sh")

@@ -7,6 +7,8 @@
 #   bench/run.sh --analytics  the analyses at 10 million journeys: their times for 1 h and 24 h,
 #                             and notify with analyses running in a loop vs not
 #   bench/run.sh --queue-types  notify and the raw broker on classic vs quorum queues, interleaved
+#   bench/run.sh --scale-out  1, 2 and 3 gateway replicas on one Postgres and RabbitMQ, interleaved:
+#                             throughput per replica and in all, CPU, round trips per notification
 #   bench/run.sh --smoke    seconds per scenario, no speed assertions (what CI runs); uses the
 #                           debug build that `cargo test` already made unless --release is given,
 #                           and prints the table instead of writing docs/BENCHMARKS.md
@@ -20,7 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command_line="bench/run.sh${*:+ $*}"
 
-smoke=0 release=0 retention=0 analytics=0 queue_types=0 pass=()
+smoke=0 release=0 retention=0 analytics=0 queue_types=0 scale_out=0 pass=()
 for arg in "$@"; do
   case "$arg" in
     --smoke) smoke=1 ;;
@@ -28,6 +30,7 @@ for arg in "$@"; do
     --retention) retention=1 ;;
     --analytics) analytics=1 ;;
     --queue-types) queue_types=1 ;;
+    --scale-out) scale_out=1 ;;
     *) pass+=("$arg") ;;
   esac
 done
@@ -72,8 +75,8 @@ command -v wrk >/dev/null || apt_install wrk
 command -v pgbench >/dev/null || apt_install postgresql-contrib
 command -v psql >/dev/null || apt_install postgresql-client
 export PATH="$HOME/.cargo/bin:$PATH"
-# The analytics run needs neither oha nor the Python peer.
-if [[ $analytics == 0 ]] && ! command -v oha >/dev/null; then
+# The analytics and scale-out runs need neither oha nor the Python peer.
+if [[ $analytics == 0 && $scale_out == 0 ]] && ! command -v oha >/dev/null; then
   if [[ $smoke == 0 || ${BENCH_INSTALL_OHA:-0} == 1 ]]; then
     # From crates.io; takes a few minutes to compile once, then ~/.cargo/bin/oha is reused.
     cargo install oha --version 1.16.0 --locked
@@ -83,7 +86,7 @@ if [[ $analytics == 0 ]] && ! command -v oha >/dev/null; then
 fi
 target_dir=${CARGO_TARGET_DIR:-target}
 venv=$target_dir/bench-venv
-if [[ $analytics == 0 ]] && ! "$venv/bin/python" -c 'import fastapi, uvicorn, uvloop, httptools, psycopg, psycopg_pool, aio_pika, opentelemetry.sdk' 2>/dev/null; then
+if [[ $analytics == 0 && $scale_out == 0 ]] && ! "$venv/bin/python" -c 'import fastapi, uvicorn, uvloop, httptools, psycopg, psycopg_pool, aio_pika, opentelemetry.sdk' 2>/dev/null; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r bench/peer/requirements.txt
 fi
@@ -110,6 +113,15 @@ if [[ $queue_types == 1 ]]; then
   log "queue types"
   exec flock -s "${TMPDIR:-/tmp}/vos-gateway-tests.lock" \
     python3 bench/queue_types.py --bin-dir "$target_dir/$profile" "${pass[@]}"
+fi
+
+if [[ $scale_out == 1 ]]; then
+  # Scale-out (bench/scale_out.py): 1, 2 and 3 replicas on the same services in rotated rounds;
+  # writes $target_dir/bench/scale_out.md. About 6 minutes; twice that with --baseline BINARY.
+  log "scale-out"
+  exec flock -s "${TMPDIR:-/tmp}/vos-gateway-tests.lock" \
+    python3 bench/scale_out.py --bin-dir "$target_dir/$profile" --out "$target_dir/bench/scale_out.md" \
+    --command "$command_line" "${pass[@]}"
 fi
 
 if [[ $analytics == 1 ]]; then

@@ -16,7 +16,8 @@ use prometheus_client::{
 use super::labels::{
     AgentLabel, DeliveryLabels, DependencyLabels, FailureLabels, HttpLabels, HttpRouteLabels,
     JourneyLabels, LimitLabels, ModelLabels, OutcomeLabels, PoolStateLabels, QueueLabels,
-    ReasonLabels, RuleLabels, StageLabels, StatusLabels, TokenLabels, ToolLabels, TraceExemplar,
+    ReasonLabels, RuleLabels, StageLabels, StatementLabels, StatusLabels, TokenLabels, ToolLabels,
+    TraceExemplar,
 };
 
 /// OTel's advised buckets for `http.server.request.duration`.
@@ -42,6 +43,12 @@ fn journey_histogram() -> Histogram {
 fn size_histogram() -> Histogram {
     // 64 B … 1 MiB: notification bodies are small, the body limit is 64 KiB by default.
     Histogram::new(exponential_buckets(64.0, 4.0, 8))
+}
+
+/// 1 … 512 rows, doubling: the writer's batches are at most `writer.max_batch` (256), the
+/// recorder's at most 512.
+fn rows_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(1.0, 2.0, 10))
 }
 
 /// Declares the [`Families`] struct and registers each field under its name.
@@ -85,6 +92,8 @@ families! {
         => "vos_publish_failures", "Publish attempts that did not succeed, by reason";
     confirm_duration: HistogramWithExemplars<TraceExemplar> = duration_histogram()
         => "vos_publish_confirm_duration_seconds", "Time from publish to broker confirm";
+    outbox_batch_rows: Histograms<StatementLabels> = Family::new_with_constructor(rows_histogram)
+        => "vos_outbox_batch_rows", "Rows per batched outbox statement (each one round trip and one commit)";
     outbox_backlog: Gauge = Gauge::default()
         => "vos_outbox_backlog", "Notifications still pending in the outbox";
     outbox_oldest_age: FloatGauge = Gauge::default()

@@ -52,6 +52,13 @@ pub struct StageLabels {
     pub stage: &'static str,
 }
 
+/// `vos_outbox_batch_rows{statement}`: the outbox's batched statements.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatementLabels {
+    /// `insert` (the batch writer) or `mark` (rows marked published after their confirm).
+    pub statement: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PoolStateLabels {
     pub state: &'static str,

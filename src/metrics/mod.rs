@@ -19,11 +19,14 @@ pub use labels::{
     AUTH_FAILURE_REASONS, AgentLabel, DeliveryLabels, Dependency, DependencyLabels, FailureLabels,
     HttpLabels, HttpRouteLabels, JourneyLabels, LabelCap, LimitLabels, ModelLabels, OutcomeLabels,
     Overload, PUBLISH_FAILURE_REASONS, PoolStateLabels, QueueLabels, RATE_LIMITS,
-    RESULT_DROP_REASONS, ReasonLabels, RuleLabels, StageLabels, StatusLabels, TokenLabels,
-    ToolLabels, TraceExemplar, TraceIdLabel,
+    RESULT_DROP_REASONS, ReasonLabels, RuleLabels, StageLabels, StatementLabels, StatusLabels,
+    TokenLabels, ToolLabels, TraceExemplar, TraceIdLabel,
 };
 
 use crate::privacy;
+
+/// `vos_outbox_batch_rows{statement}`: the outbox's batched statements.
+pub const OUTBOX_STATEMENTS: [&str; 2] = ["insert", "mark"];
 
 /// More than the router will ever have.
 const MAX_ROUTES: usize = 64;
@@ -108,6 +111,9 @@ impl Metrics {
                     stage: stage.label(),
                 })
                 .inc_by(0);
+        }
+        for statement in OUTBOX_STATEMENTS {
+            let _ = self.batch_rows(statement);
         }
         for reason in AUTH_FAILURE_REASONS {
             self.auth_failures
@@ -261,6 +267,17 @@ impl Metrics {
             agent_id: self.agents.label(agent_id),
             notification_type: self.types.label(notification_type),
         }
+    }
+
+    /// The rows-per-statement histogram of one outbox statement (`insert` or `mark`): a
+    /// handle to keep, so that observing it takes no lock.
+    pub fn batch_rows(
+        &self,
+        statement: &'static str,
+    ) -> prometheus_client::metrics::histogram::Histogram {
+        self.outbox_batch_rows
+            .get_or_create(&StatementLabels { statement })
+            .clone()
     }
 
     /// `vos_dependency_up`, written by the health probes and the relay alike.

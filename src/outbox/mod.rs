@@ -50,6 +50,7 @@ impl Delivery {
             db_deadline,
             settings.relay.grace,
             fast_path(publisher.clone(), registry.clone(), recorder),
+            metrics.batch_rows("insert"),
         );
         let relay = relay::Relay {
             pool,

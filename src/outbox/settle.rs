@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::{
     broker::{Outcome, PublishResult},
-    metrics::Metrics,
+    metrics::{Metrics, StatementLabels},
     store::{StoreError, bounded, notifications},
 };
 
@@ -36,6 +36,10 @@ impl Settle<'_> {
     ) -> Result<usize, StoreError> {
         let confirmed = ids(outcomes, |r| r == PublishResult::Confirmed);
         if !confirmed.is_empty() {
+            self.metrics
+                .outbox_batch_rows
+                .get_or_create(&StatementLabels { statement: "mark" })
+                .observe(confirmed.len() as f64);
             bounded(
                 self.deadline,
                 notifications::mark_published(&mut *connection, &confirmed),

@@ -5,6 +5,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use prometheus_client::metrics::histogram::Histogram;
 use sqlx::PgPool;
 use tokio::{
     sync::{Semaphore, mpsc, oneshot},
@@ -14,6 +15,13 @@ use tracing::Span;
 
 use super::{StoreError, notifications};
 use crate::{background::Stage, config::WriterSettings, domain::Notification};
+
+/// How long a batch that would run beside another one still in flight waits for more rows.
+/// Without it, the second slot took the two or three requests that had arrived since the
+/// first batch left, and every batch paid Postgres a statement and a commit for them (8.7
+/// rows per insert at 32 connections, 3 per replica with three replicas). A batch with no
+/// other in flight never waits: an idle gateway answers as fast as before.
+const CONCURRENT_LINGER: Duration = Duration::from_millis(1);
 
 /// Called for each committed notification, before its request is answered.
 pub type OnCommitted = Arc<dyn Fn(Notification, Span) + Send + Sync>;
@@ -52,22 +60,26 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer. `grace` is how long new rows are left to the fast path before the
-    /// relay may publish them. The task ends when every handle is dropped and the queue drained.
+    /// relay may publish them. `rows` observes each insert's batch size (its `_count` is the
+    /// writer's commits). The task ends when every handle is dropped and the queue drained.
     pub fn spawn(
         pool: PgPool,
         settings: &WriterSettings,
         deadline: Duration,
         grace: Duration,
         on_committed: OnCommitted,
+        rows: Histogram,
     ) -> (Self, Stage) {
         let (jobs, rx) = mpsc::channel(settings.queue_capacity);
         let batches = Batches {
             pool,
             max_batch: settings.max_batch,
+            slots: settings.max_inflight_batches,
             permits: Arc::new(Semaphore::new(settings.max_inflight_batches)),
             deadline,
             grace: chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::seconds(5)),
             on_committed,
+            rows,
         };
         (Self { jobs }, Stage::spawn("writer", batches.run(rx)))
     }
@@ -94,10 +106,13 @@ impl Writer {
 struct Batches {
     pool: PgPool,
     max_batch: usize,
+    /// `writer.max_inflight_batches`: the permits when no batch is in flight.
+    slots: usize,
     permits: Arc<Semaphore>,
     deadline: Duration,
     grace: chrono::Duration,
     on_committed: OnCommitted,
+    rows: Histogram,
 }
 
 impl Batches {
@@ -119,6 +134,11 @@ impl Batches {
             if rx.recv_many(&mut batch, this.max_batch).await == 0 {
                 break;
             }
+            // Another batch holds a slot: it keeps Postgres busy meanwhile, so gathering a
+            // little longer costs no idle time and saves a statement and a commit.
+            if this.permits.available_permits() + 1 < this.slots {
+                this.linger(&mut rx, &mut batch).await;
+            }
             let jobs = std::mem::replace(&mut batch, Vec::with_capacity(this.max_batch));
             let this = this.clone();
             inflight.spawn(async move {
@@ -130,8 +150,23 @@ impl Batches {
         while inflight.join_next().await.is_some() {}
     }
 
+    /// Adds what arrives within [`CONCURRENT_LINGER`] to `batch`, up to `max_batch`.
+    async fn linger(&self, rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
+        let _ = tokio::time::timeout(CONCURRENT_LINGER, async {
+            loop {
+                let room = self.max_batch - batch.len();
+                // Ends early when the batch is full or every sender is gone (shutdown).
+                if room == 0 || rx.recv_many(batch, room).await == 0 {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+
     async fn commit(&self, jobs: Vec<Job>) {
         let rows: Vec<&Notification> = jobs.iter().map(|job| &job.notification).collect();
+        self.rows.observe(rows.len() as f64);
         let result = match tokio::time::timeout(
             self.deadline,
             notifications::insert_batch(&self.pool, &rows, self.grace),

@@ -51,6 +51,10 @@ async fn metrics_label_requests_by_route_template_and_count_deliveries() {
     assert!(text.contains(&published_line), "missing {published_line}");
     assert!(text.contains("vos_publish_confirm_duration_seconds_count 1"));
     assert!(text.contains("vos_outbox_backlog "));
+    // One insert statement for the one notification (observed before its commit, so before
+    // the 202); the mark follows the confirm asynchronously, but its series exists from the start.
+    assert!(text.contains(r#"vos_outbox_batch_rows_count{statement="insert"} 1"#));
+    assert!(text.contains(r#"vos_outbox_batch_rows_count{statement="mark"} "#));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
