@@ -111,12 +111,13 @@ def main():
         else:
             filled = float("nan")
             b.log(f"reusing {present:,} rows")
-        # The stage rolled the empty table as the gateway started; the generated rows were
-        # written into the past after that, which production never does. Start the rollups
-        # over, and time the catch-up.
+        # The stage rolled the empty table as the gateway started; the rows generated now
+        # were written into the past after that, which production never does. Start the
+        # rollups over, and time the catch-up (on a reused database, only what it lacks).
         b.log("rolling up the generated journeys")
-        b.psql(db, "truncate rollup_results, rollup_tools, rollup_models, rollup_journeys, "
-                   "rollup_progress")
+        if filled == filled:  # not NaN: filled in this run
+            b.psql(db, "truncate rollup_results, rollup_agents, rollup_tools, rollup_models, "
+                       "rollup_journeys, rollup_progress")
         started = time.time()
         while True:
             behind = b.psql(db, "select extract(epoch from now() - rolled_until) "
@@ -129,8 +130,8 @@ def main():
         caught_up = time.time() - started
         b.log(f"rollups caught up in {caught_up:.0f} s")
         rollup_size = b.psql(db, "select pg_size_pretty(sum(pg_total_relation_size(t))) from "
-                                 "unnest(array['rollup_results', 'rollup_tools', 'rollup_models', "
-                                 "'rollup_journeys']) t")
+                                 "unnest(array['rollup_results', 'rollup_agents', 'rollup_tools', "
+                                 "'rollup_models', 'rollup_journeys']) t")
         size = b.psql(db, "select pg_size_pretty(pg_total_relation_size('notifications'))")
         per_day = int(b.psql(db, "select count(*) from notifications where accepted_at > now() - interval '1 day'"))
 
@@ -182,7 +183,7 @@ def main():
 
         print(f"\nrows: {args.rows:,} over {args.days:g} days ({per_day:,} in the last day); "
               f"table with indexes {size}; fill {filled:.0f} s")
-        print(f"rollups: a week caught up in {caught_up:.0f} s by the gateway's stage; "
+        print(f"rollups: caught up in {caught_up:.0f} s by the gateway's stage; "
               f"{rollup_size} with indexes")
         print(f"\n| analysis | window | median | min | max |\n|---|---|---|---|---|")
         for (name, window), times in timings.items():

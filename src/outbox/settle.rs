@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::{
     broker::{Outcome, PublishResult},
-    metrics::{Metrics, StatementLabels},
+    metrics::Metrics,
     store::{StoreError, bounded, notifications},
 };
 
@@ -37,8 +37,7 @@ impl Settle<'_> {
         let confirmed = ids(outcomes, |r| r == PublishResult::Confirmed);
         if !confirmed.is_empty() {
             self.metrics
-                .outbox_batch_rows
-                .get_or_create(&StatementLabels { statement: "mark" })
+                .batch_rows("mark")
                 .observe(confirmed.len() as f64);
             bounded(
                 self.deadline,
