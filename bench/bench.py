@@ -394,6 +394,7 @@ class Bench:
         # rounds' queues keep having no consumer; and every gateway of the run answers on a
         # results queue of its own (not the shared vos.results, and not each other's).
         self.e2e_agents = [f"bench{self.run_id}-e{i}" for i in range(4)]
+        self.profiled: set[str] = set()
         self.e2e_queues = [f"{a}_queue" for a in self.e2e_agents]
         self.results_queue = f"vos_bench_{self.run_id}.results"
         self.e2e_system = "on"
@@ -638,6 +639,21 @@ class Bench:
         self.results["notes"].append(f"End to end failed ({where}; no further end-to-end rounds): {str(e)[-300:]}")
         self.e2e = False
 
+    def start_profile(self, pid: int, name: str):
+        """With BENCH_PERF_DIR set, `perf record` of `pid` during the first such round (the
+        samples cost the process a few per cent in that round): which of the gateway's tasks
+        the CPU goes to. Returns the perf process, or None."""
+        out_dir = os.environ.get("BENCH_PERF_DIR")
+        if not out_dir or name in self.profiled:
+            return None
+        self.profiled.add(name)
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        seconds = max(1, round(self.d * 0.8))
+        return subprocess.Popen(
+            ["perf", "record", "-F", "499", "--call-graph", "dwarf,16384", "-p", str(pid),
+             "-o", str(Path(out_dir) / f"{name}.data"), "--", "sleep", str(seconds)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
     def e2e_drain_deadline(self) -> float:
         return max(30.0, 3 * self.d)
 
@@ -652,7 +668,10 @@ class Bench:
         self.db_now()  # the clock offset, measured once, outside the window
         by0 = cpu_by_process(groups)
         t0, e0 = self.db_now()
+        profile = self.start_profile(self.pids[s], "e2e-gateway")
         r = wrk(self.url(s), self.d, self.conns, script, env)
+        if profile:
+            profile.wait(timeout=self.d + 60)
         t1, e1 = self.db_now()
         polls0 = os.times()
         left, drain_s = self.e2e_drain(self.e2e_drain_deadline())

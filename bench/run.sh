@@ -18,6 +18,8 @@
 # trust) and RabbitMQ (127.0.0.1:5672, guest/guest); starts them when they are down, as .ci/run
 # does. Installs wrk (apt), oha (cargo install, skipped in --smoke unless BENCH_INSTALL_OHA=1)
 # and the Python peer's packages (pip, into target/bench-venv).
+# BENCH_PERF_DIR=DIR: `perf record` the gateway during the first end-to-end round, into DIR
+# (docs/BENCHMARKS.md "End to end" reads it with perf report).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command_line="bench/run.sh${*:+ $*}"
