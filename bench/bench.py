@@ -388,7 +388,10 @@ class Bench:
         self.baseline = Path(args.baseline) if args.baseline else None
         self.base_db = f"vos_bench_baseline_{self.run_id}"
         self.agents = [f"bench{self.run_id}-a{i}" for i in range(4)]
-        self.queues = [f"{a}_queue" for a in self.agents]
+        # The peer's agents are its own: it declares its queues as the seed does (durable, no
+        # arguments), which a quorum queue the gateway declared for the same name refuses.
+        self.peer_agents = [f"bench{self.run_id}-p{i}" for i in range(4)]
+        self.queues = [f"{a}_queue" for a in self.agents + self.peer_agents]
         self.limit_queue = f"bench{self.run_id}-limit_queue"
         # End to end: agents of their own (a demo agent consumes each), so the notify-only
         # rounds' queues keep having no consumer; and every gateway of the run answers on a
@@ -793,8 +796,9 @@ class Bench:
         log(f"notify closed loop, {self.conns} connections: {', '.join(systems)}")
         script = BENCH / "notify.lua"
         env = {"BENCH_AGENTS": ",".join(self.agents), "BENCH_KEY": self.key}
+        peer_env = dict(env, BENCH_AGENTS=",".join(self.peer_agents))
         for s in systems:
-            wrk(self.url(s), self.warm, self.conns, script, env)
+            wrk(self.url(s), self.warm, self.conns, script, peer_env if s == "peer" else env)
         e2e_rows, e2e_script = [], BENCH / "notify.lua"
         e2e_env = {"BENCH_AGENTS": ",".join(self.e2e_agents), "BENCH_KEY": self.key, "BENCH_TYPE": "echo"}
         if self.e2e:
@@ -826,7 +830,7 @@ class Bench:
                         r = wrk(self.url(s), self.d, self.conns, script, env)
                     rss[s].extend(sampler.samples)
                 else:
-                    r = wrk(self.url(s), self.d, self.conns, script, env)
+                    r = wrk(self.url(s), self.d, self.conns, script, peer_env if s == "peer" else env)
                 ok = max(1, r["total"] - r["errors"])
                 r["cpu_us"] = (cpu_seconds(pids) - cpu0) / ok * 1e6
                 by1 = cpu_by_process(groups)
@@ -861,7 +865,8 @@ class Bench:
         rows = {s: [] for s in systems}
         for _ in range(max(1, min(self.rounds, 3))):
             for s in systems:
-                regex = f"{self.url(s)}/api/v1/agents/bench{self.run_id}-a[0-3]/notify"
+                kind = "p" if s == "peer" else "a"
+                regex = f"{self.url(s)}/api/v1/agents/bench{self.run_id}-{kind}[0-3]/notify"
                 rows[s].append(oha_open_loop(regex, self.d, self.conns, rates[s], self.key))
                 self.reset_between_rounds()
         self.results["open_loop"] = rows
