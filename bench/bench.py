@@ -790,7 +790,7 @@ class Bench:
         return {"accepted": accepted, "rows": rows, "pending": pending}
 
     def scenario_notify(self):
-        import roundtrips as rt  # here: roundtrips imports this module (as `bench`)
+        import roundtrips as rt
         systems = (["off", "on", "noauth"] + (["baseline"] if self.baseline else [])
                    + ([] if self.args.no_peer else ["peer"]))
         log(f"notify closed loop, {self.conns} connections: {', '.join(systems)}")

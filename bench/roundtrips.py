@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import urllib.request
-
-import bench as b
 
 ACK_FRAME_BYTES = 21
 AMQP_PORT_HEX = f"{5672:04X}"
@@ -31,7 +30,10 @@ AMQP_PORT_HEX = f"{5672:04X}"
 
 def pg_commits(db: str) -> int:
     """Commits so far in `db`, read from another database (the read is not counted)."""
-    return int(b.psql("postgres", f"select xact_commit from pg_stat_database where datname = '{db}'") or 0)
+    sql = f"select xact_commit from pg_stat_database where datname = '{db}'"
+    done = subprocess.run(["psql", "-X", "-A", "-t", "postgres://postgres@127.0.0.1:5432/postgres",
+                           "-c", sql], capture_output=True, text=True, timeout=60, check=True)
+    return int(done.stdout.strip() or 0)
 
 
 def gateway_counters(port: int) -> dict[str, float]:
@@ -85,8 +87,10 @@ def broker_counters(pids: list[int]) -> dict[str, int]:
     for pid in pids:
         ports |= amqp_local_ports(pid)
     out = {"send_oct": 0, "send_cnt": 0, "recv_oct": 0, "recv_cnt": 0, "connections": 0}
-    text = b.run(["rabbitmqctl", "-q", "--no-table-headers", "list_connections", "peer_port",
-                  "send_oct", "send_cnt", "recv_oct", "recv_cnt"], timeout=120, check=False)
+    # stdin closed: rabbitmqctl reads it, and would eat a caller's piped input.
+    text = subprocess.run(["rabbitmqctl", "-q", "--no-table-headers", "list_connections",
+                           "peer_port", "send_oct", "send_cnt", "recv_oct", "recv_cnt"],
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL).stdout
     for line in text.splitlines():
         f = line.split()
         if len(f) == 5 and f[0].isdigit() and int(f[0]) in ports:

@@ -26,7 +26,7 @@ use super::{
 };
 
 /// The rule's constants (shared with `deploy/prometheus/recording.yml`).
-pub const BUCKET_SECONDS: u64 = super::rollup::BUCKET.as_secs();
+pub const BUCKET_SECONDS: u64 = super::BUCKET.as_secs();
 pub const Z_THRESHOLD: f64 = 3.0;
 pub const MIN_RESULTS: i64 = 30;
 /// Most flagged windows in one answer.

@@ -34,6 +34,9 @@ pub use split::Split;
 
 use crate::config::{AnalyticsSettings, DatabaseSettings};
 
+/// The rollups' bucket, and the anomaly rule's.
+pub const BUCKET: Duration = Duration::from_secs(300);
+
 /// Where every bucket starts counting from, so that 5-minute buckets start at :00, :05, …
 const BUCKET_ORIGIN: &str = "timestamptz '2000-01-01 00:00:00+00'";
 

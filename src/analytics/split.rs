@@ -1,6 +1,6 @@
 //! Which part of a window the rollups answer and which part `notifications` does.
 //!
-//! The rollups hold whole 5-minute buckets up to a few minutes ago ([`super::rollup`]). An
+//! The rollups hold whole 5-minute buckets up to a few minutes ago (`super::rollup`). An
 //! analysis reads from them the buckets that lie wholly inside its window and have been rolled,
 //! `[lo, hi)`, and reads the rest of the window, `[from, lo)` and `[hi, until]`, from the
 //! journeys themselves: the first, partial bucket and the last minutes. Every statement takes
@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use sqlx::PgConnection;
 
-use super::{AnalyticsError, Period, rollup};
+use super::{AnalyticsError, BUCKET, Period};
 
 /// `[lo, hi)`: the buckets read from the rollups; empty (`lo == hi`) when none are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +37,7 @@ impl Split {
         period: Period,
         unit: Option<Duration>,
     ) -> Result<Self, AnalyticsError> {
-        if unit.is_some_and(|unit| unit.as_secs() % rollup::BUCKET.as_secs() != 0) {
+        if unit.is_some_and(|unit| unit.as_secs() % BUCKET.as_secs() != 0) {
             return Ok(Self::none(period));
         }
         let covered: Option<(DateTime<Utc>, DateTime<Utc>)> =
@@ -51,7 +51,7 @@ impl Split {
 
     /// The whole buckets of `period` inside `[rolled_from, rolled_until)`.
     pub fn within(period: Period, rolled_from: DateTime<Utc>, rolled_until: DateTime<Utc>) -> Self {
-        let bucket = TimeDelta::from_std(rollup::BUCKET).expect("5 minutes");
+        let bucket = TimeDelta::from_std(BUCKET).expect("5 minutes");
         let floor = |at: DateTime<Utc>| at.duration_trunc(bucket).expect("a bucket fits");
         let first = floor(period.from);
         let lo = if first < period.from {

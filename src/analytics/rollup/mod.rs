@@ -17,15 +17,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio_util::sync::CancellationToken;
 
-use super::AnalyticsError;
+use super::{AnalyticsError, BUCKET};
 use crate::{
     background::{Stage, Ticker},
     config::AnalyticsSettings,
     store::Schema,
 };
 
-/// The rollups' bucket (and the anomaly rule's).
-pub const BUCKET: Duration = Duration::from_secs(300);
 /// How long after a bucket ends it is rolled. A row is stamped (`accepted_at` from the
 /// gateway's clock, `result_recorded_at` from the database's) before it commits; every
 /// statement has a deadline of seconds, so two minutes also leave replicas' clocks a minute
