@@ -70,8 +70,7 @@ impl Analytics {
             limit: LIMIT + 1,
         };
         let rows = self
-            .read(2, async |db| {
-                let split = Split::of(db, period, Some(bucket)).await?;
+            .read(1, period, Some(bucket), async |db, split| {
                 fetch(db, scope, &query, split).await
             })
             .await?;

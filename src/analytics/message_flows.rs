@@ -60,8 +60,7 @@ impl Analytics {
         period: Period,
     ) -> Result<MessageFlows, AnalyticsError> {
         let rows = self
-            .read(2, async |db| {
-                let split = Split::of(db, period, None).await?;
+            .read(1, period, None, async |db, split| {
                 fetch(db, scope, period, split, LIMIT + 1).await
             })
             .await?;

@@ -36,6 +36,14 @@ use crate::config::{AnalyticsSettings, DatabaseSettings};
 
 /// The rollups' bucket, and the anomaly rule's.
 pub const BUCKET: Duration = Duration::from_secs(300);
+/// [`BUCKET`] for date arithmetic.
+const BUCKET_DELTA: chrono::TimeDelta = chrono::TimeDelta::seconds(BUCKET.as_secs() as i64);
+
+/// The start of the [`BUCKET`] `at` is in (buckets start at :00, :05, …).
+fn bucket_floor(at: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    use chrono::DurationRound;
+    at.duration_trunc(BUCKET_DELTA).expect("a bucket fits")
+}
 
 /// Where every bucket starts counting from, so that 5-minute buckets start at :00, :05, …
 const BUCKET_ORIGIN: &str = "timestamptz '2000-01-01 00:00:00+00'";
@@ -64,7 +72,8 @@ impl Analytics {
     }
 
     /// Runs `work` (at most `statements` statements) in a read-only snapshot where each
-    /// statement is cancelled past the statement timeout. The whole is bounded client side as
+    /// statement is cancelled past the statement timeout, handing it the [`Split`] of
+    /// `period` (read first, in the same snapshot; `unit` is the analysis' own bucket). The whole is bounded client side as
     /// well: a half-open connection never answers, whatever Postgres enforces.
     ///
     /// The snapshot also gets `[analytics] work_mem`, so that a day's sorts and hashes stay
@@ -76,15 +85,19 @@ impl Analytics {
     async fn read<T>(
         &self,
         statements: u32,
-        work: impl AsyncFnOnce(&mut PgConnection) -> Result<T, AnalyticsError>,
+        period: Period,
+        unit: Option<Duration>,
+        work: impl AsyncFnOnce(&mut PgConnection, Split) -> Result<T, AnalyticsError>,
     ) -> Result<T, AnalyticsError> {
         let _permit = self
             .permits
             .clone()
             .try_acquire_owned()
             .map_err(|_| AnalyticsError::Busy)?;
-        let deadline =
-            self.acquire_timeout + self.statement_timeout * statements + Duration::from_secs(1);
+        // One more statement: the split.
+        let deadline = self.acquire_timeout
+            + self.statement_timeout * (statements + 1)
+            + Duration::from_secs(1);
         let timeout = format!("{}ms", self.statement_timeout.as_millis());
         let snapshot = async {
             let mut tx = self.pool.begin().await?;
@@ -102,7 +115,8 @@ impl Analytics {
             .bind(&self.parallel_workers)
             .execute(&mut *tx)
             .await?;
-            let answer = work(&mut tx).await?;
+            let split = Split::of(&mut tx, period, unit).await?;
+            let answer = work(&mut tx, split).await?;
             tx.commit().await?;
             Ok(answer)
         };

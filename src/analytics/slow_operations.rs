@@ -48,8 +48,7 @@ impl Analytics {
         min_avg_ms: f64,
     ) -> Result<SlowOperations, AnalyticsError> {
         let rows = self
-            .read(2, async |db| {
-                let split = Split::of(db, period, None).await?;
+            .read(1, period, None, async |db, split| {
                 fetch(db, scope, period, split, min_avg_ms, LIMIT + 1).await
             })
             .await?;

@@ -8,10 +8,10 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use super::{AnalyticsError, BUCKET, Period};
+use super::{AnalyticsError, BUCKET, BUCKET_DELTA, Period, bucket_floor};
 
 /// `[lo, hi)`: the buckets read from the rollups; empty (`lo == hi`) when none are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,15 +51,13 @@ impl Split {
 
     /// The whole buckets of `period` inside `[rolled_from, rolled_until)`.
     pub fn within(period: Period, rolled_from: DateTime<Utc>, rolled_until: DateTime<Utc>) -> Self {
-        let bucket = TimeDelta::from_std(BUCKET).expect("5 minutes");
-        let floor = |at: DateTime<Utc>| at.duration_trunc(bucket).expect("a bucket fits");
-        let first = floor(period.from);
+        let first = bucket_floor(period.from);
         let lo = if first < period.from {
-            first + bucket
+            first + BUCKET_DELTA
         } else {
             first
         };
-        let hi = floor(period.until).min(rolled_until);
+        let hi = bucket_floor(period.until).min(rolled_until);
         if lo < rolled_from || hi <= lo {
             Self::none(period)
         } else {

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{
-    AgentScope, Analytics, AnalyticsError, Period, Split,
+    AgentScope, Analytics, AnalyticsError, Period,
     error_rates::{self, Buckets, ErrorRate, Order},
     slow_operations::{self, SlowOperation},
     usage::{self, AgentLoad, HourCount, ModelUsage, ToolUse, Totals, TypeCount},
@@ -18,7 +18,7 @@ const WORST: i64 = 5;
 /// The buckets of the worst error-rate windows.
 const ERROR_BUCKET: Duration = Duration::from_secs(300);
 /// The statements one report runs (for its client-side deadline).
-const STATEMENTS: u32 = 9;
+const STATEMENTS: u32 = 8;
 
 /// Everything the report says about a period.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -56,8 +56,7 @@ impl Analytics {
             order: Order::Worst,
             limit: WORST,
         };
-        self.read(STATEMENTS, async |db| {
-            let split = Split::of(db, period, Some(ERROR_BUCKET)).await?;
+        self.read(STATEMENTS, period, Some(ERROR_BUCKET), async |db, split| {
             Ok(Summary {
                 from: period.from,
                 until: period.until,

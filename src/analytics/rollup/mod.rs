@@ -17,7 +17,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio_util::sync::CancellationToken;
 
-use super::{AnalyticsError, BUCKET};
+use super::{AnalyticsError, BUCKET_DELTA, bucket_floor};
 use crate::{
     background::{Stage, Ticker},
     config::AnalyticsSettings,
@@ -84,8 +84,8 @@ pub async fn step(pool: &PgPool, cap: Option<DateTime<Utc>>) -> Result<Step, Ana
     if !locked {
         return Ok(Step::Busy);
     }
-    let closed = floor(cap.map_or(now - LAG, |cap| cap.min(now - LAG)));
-    let (from, until) = progress(&mut tx, floor(now - KEEP)).await?;
+    let closed = bucket_floor(cap.map_or(now - LAG, |cap| cap.min(now - LAG)));
+    let (from, until) = progress(&mut tx, bucket_floor(now - KEEP)).await?;
     let next = closed.min(until + STEP);
     if next > until {
         roll(&mut tx, from, until, next).await?;
@@ -163,24 +163,16 @@ async fn roll(
         .bind(&buckets)
         .execute(&mut **tx)
         .await?;
-    let bucket = TimeDelta::from_std(BUCKET).expect("5 minutes");
     let mut start = until;
     while start < next {
         buckets.push(start);
-        start += bucket;
+        start += BUCKET_DELTA;
     }
     sqlx::query(sqlx::AssertSqlSafe(sql::journeys()))
         .bind(&buckets)
         .execute(&mut **tx)
         .await?;
     Ok(())
-}
-
-/// The start of the bucket `at` is in.
-fn floor(at: DateTime<Utc>) -> DateTime<Utc> {
-    use chrono::DurationRound;
-    at.duration_trunc(TimeDelta::from_std(BUCKET).expect("5 minutes"))
-        .expect("a bucket fits")
 }
 
 /// Catches up every `[analytics] rollup_interval` once the schema is ready. While catching
@@ -231,7 +223,7 @@ pub fn spawn(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analytics::params::MAX_WINDOW;
+    use crate::analytics::{BUCKET, params::MAX_WINDOW};
 
     #[test]
     fn a_step_is_whole_buckets() {
@@ -240,7 +232,7 @@ mod tests {
         assert!(KEEP.to_std().unwrap() > MAX_WINDOW);
         let at: DateTime<Utc> = "2026-11-30T10:07:31Z".parse().unwrap();
         assert_eq!(
-            floor(at),
+            bucket_floor(at),
             "2026-11-30T10:05:00Z".parse::<DateTime<Utc>>().unwrap()
         );
     }
