@@ -93,8 +93,8 @@ impl Analytics {
     }
 }
 
-/// A rolled bucket's figures are read as they were rolled (`rollup_agents`); the others'
-/// p95 comes from their sketch, computed the same way.
+/// A rolled bucket's figures are read as they were rolled (`rollup_agents`, whole 5-minute
+/// buckets only); the others' p95 comes from their sketch, computed the same way.
 async fn fetch(
     db: &mut PgConnection,
     agents: &AgentScope,
@@ -102,6 +102,7 @@ async fn fetch(
     split: Split,
     limit: i64,
 ) -> Result<Vec<Anomaly>, AnalyticsError> {
+    let split = split.whole_buckets();
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql()))
         .bind(period.from)
         .bind(period.until)

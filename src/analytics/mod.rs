@@ -4,8 +4,8 @@
 //!
 //! Every analysis runs in one read-only snapshot with its own `statement_timeout`, sees only
 //! the caller's agents ([`AgentScope`]), returns at most a fixed number of rows, and reads the
-//! whole 5-minute buckets of its window from the rollups ([`rollup`], [`split`]) and the rest
-//! from the table, through the indexes of `migrations/*_analytics.sql`.
+//! rolled buckets of its window from the rollups ([`rollup`], [`split`]) and the rest from
+//! the table, through the indexes of `migrations/*_analytics.sql`.
 
 pub mod anomalies;
 mod error;
@@ -38,11 +38,21 @@ use crate::config::{AnalyticsSettings, DatabaseSettings};
 pub const BUCKET: Duration = Duration::from_secs(300);
 /// [`BUCKET`] for date arithmetic.
 const BUCKET_DELTA: chrono::TimeDelta = chrono::TimeDelta::seconds(BUCKET.as_secs() as i64);
+/// The newest rollups' bucket: minutes, until their 5-minute bucket has closed and they are
+/// merged into it (`rollup`), so that the rows an analysis reads directly are those of the
+/// last minute or two, not of the last five to eight.
+const MINUTE: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
 
 /// The start of the [`BUCKET`] `at` is in (buckets start at :00, :05, …).
 fn bucket_floor(at: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
     use chrono::DurationRound;
     at.duration_trunc(BUCKET_DELTA).expect("a bucket fits")
+}
+
+/// The start of the minute `at` is in.
+fn minute_floor(at: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    use chrono::DurationRound;
+    at.duration_trunc(MINUTE).expect("a minute fits")
 }
 
 /// Where every bucket starts counting from, so that 5-minute buckets start at :00, :05, …

@@ -277,7 +277,8 @@ pub struct AnalyticsSettings {
     /// replica may; they take turns. Off, the analyses read the journeys only (slower over
     /// long windows) unless another gateway rolls.
     pub rollups: bool,
-    /// How often the rollups look for buckets that have closed (one closes every 5 minutes).
+    /// How often the rollups roll the minutes that have closed (and merge the minutes of a
+    /// 5-minute bucket that has).
     #[serde(with = "humantime_serde")]
     pub rollup_interval: Duration,
 }

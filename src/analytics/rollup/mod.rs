@@ -1,9 +1,11 @@
-//! The rollup stage: every `[analytics] rollup_interval` (`rollups = true`, the default), the 5-minute buckets that have closed
-//! since the last run are summed up into the rollup tables, so that an analysis of a day reads
-//! ~300 buckets instead of every journey ([`super::split`] says which part of a window comes
-//! from where). A first start, or a gateway that was down, catches up an hour at a time.
+//! The rollup stage: every `[analytics] rollup_interval` (`rollups = true`, the default), the
+//! minutes that have closed since the last run are summed up into the rollup tables, and once
+//! a 5-minute bucket has closed its minutes are merged into it, so that an analysis of a day
+//! reads ~300 buckets instead of every journey, and only the last minute or two from the
+//! journeys themselves ([`super::split`] says which part of a window comes from where). A
+//! first start, or a gateway that was down, catches up an hour at a time.
 //!
-//! Results are immutable once recorded, so a results bucket is written once. Journeys change
+//! Results are immutable once recorded, so a results minute is written once. Journeys change
 //! after their bucket closes (published, answered, failed), so each run first rolls again the
 //! accepted-side buckets that changed (see [`sql::changed_buckets`]). One step is one
 //! transaction holding an advisory lock: replicas take turns, and an analysis sees a step
@@ -17,18 +19,20 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio_util::sync::CancellationToken;
 
-use super::{AnalyticsError, BUCKET_DELTA, bucket_floor};
+use super::{AnalyticsError, MINUTE, bucket_floor, minute_floor};
 use crate::{
     background::{Stage, Ticker},
     config::AnalyticsSettings,
     store::Schema,
 };
 
-/// How long after a bucket ends it is rolled. A row is stamped (`accepted_at` from the
-/// gateway's clock, `result_recorded_at` from the database's) before it commits; every
-/// statement has a deadline of seconds, so two minutes also leave replicas' clocks a minute
-/// of drift from the database's.
-const LAG: TimeDelta = TimeDelta::minutes(2);
+/// How long after a minute ends it is rolled. A row is stamped (`accepted_at` from the
+/// gateway's clock, `result_recorded_at` from the database's) before it commits, and every
+/// statement that writes one has a deadline of seconds; 30 s also leave replicas' clocks
+/// some drift from the database's. A journey stamped before a roll and committed after it
+/// is still counted when it is pending (its bucket's pending count changes); the lag is what
+/// keeps results, written once, from being missed.
+const LAG: TimeDelta = TimeDelta::seconds(30);
 /// How much one step rolls at most, so that catching up a week is many short transactions.
 const STEP: TimeDelta = TimeDelta::hours(1);
 /// Rollups older than the longest window, and a day's margin, are deleted.
@@ -63,7 +67,7 @@ pub async fn catch_up(
     }
 }
 
-/// One step: at most [`STEP`] of closed buckets (ending by `cap`), in one transaction.
+/// One step: at most [`STEP`] of closed minutes (ending by `cap`), in one transaction.
 pub async fn step(pool: &PgPool, cap: Option<DateTime<Utc>>) -> Result<Step, AnalyticsError> {
     let mut tx = pool.begin().await?;
     // As an analysis' snapshot (super::Analytics::read): custom plans, or after five steps
@@ -84,7 +88,7 @@ pub async fn step(pool: &PgPool, cap: Option<DateTime<Utc>>) -> Result<Step, Ana
     if !locked {
         return Ok(Step::Busy);
     }
-    let closed = bucket_floor(cap.map_or(now - LAG, |cap| cap.min(now - LAG)));
+    let closed = minute_floor(cap.map_or(now - LAG, |cap| cap.min(now - LAG)));
     let (from, until) = progress(&mut tx, bucket_floor(now - KEEP)).await?;
     let next = closed.min(until + STEP);
     if next > until {
@@ -137,41 +141,57 @@ async fn progress(
     Ok((keep_from, until.max(keep_from)))
 }
 
-/// Rolls `[until, next)` and rolls again the accepted-side buckets of `[from, until)` that
-/// changed meanwhile.
+/// Rolls the minutes of `[until, next)`, rolls again the accepted-side buckets of
+/// `[from, until)` that changed meanwhile, and merges the minutes of the 5-minute buckets
+/// that `next` closes. Before, the rollups hold 5-minute buckets up to `bucket_floor(until)`
+/// and minutes from there to `until`; after, the same up to `next`.
 async fn roll(
     tx: &mut Transaction<'_, Postgres>,
     from: DateTime<Utc>,
     until: DateTime<Utc>,
     next: DateTime<Utc>,
 ) -> Result<(), AnalyticsError> {
-    for statement in [sql::results(), sql::agents(), sql::tools(), sql::models()] {
+    for statement in [sql::results(), sql::tools(), sql::models()] {
         sqlx::query(sqlx::AssertSqlSafe(statement))
             .bind(until)
             .bind(next)
             .execute(&mut **tx)
             .await?;
     }
-    let mut buckets: Vec<DateTime<Utc>> =
-        sqlx::query_scalar(sqlx::AssertSqlSafe(sql::changed_buckets()))
+    let changed: Vec<(DateTime<Utc>, DateTime<Utc>)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql::changed_buckets()))
             .bind(from)
             .bind(until)
             .bind(next)
+            .bind(bucket_floor(until))
             .fetch_all(&mut **tx)
             .await?;
+    let (mut starts, mut ends): (Vec<_>, Vec<_>) = changed.into_iter().unzip();
     sqlx::query("delete from rollup_journeys where bucket_start = any($1)")
-        .bind(&buckets)
+        .bind(&starts)
         .execute(&mut **tx)
         .await?;
     let mut start = until;
     while start < next {
-        buckets.push(start);
-        start += BUCKET_DELTA;
+        starts.push(start);
+        ends.push(start + MINUTE);
+        start += MINUTE;
     }
     sqlx::query(sqlx::AssertSqlSafe(sql::journeys()))
-        .bind(&buckets)
+        .bind(&starts)
+        .bind(&ends)
         .execute(&mut **tx)
         .await?;
+    let (closed_from, closed_until) = (bucket_floor(until), bucket_floor(next));
+    if closed_until > closed_from {
+        for statement in sql::merges().into_iter().chain([sql::agents()]) {
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .bind(closed_from)
+                .bind(closed_until)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
     Ok(())
 }
 
@@ -229,11 +249,16 @@ mod tests {
     fn a_step_is_whole_buckets() {
         assert_eq!(STEP.num_seconds() % BUCKET.as_secs() as i64, 0);
         assert_eq!(KEEP.num_seconds() % BUCKET.as_secs() as i64, 0);
+        assert_eq!(BUCKET.as_secs() as i64 % MINUTE.num_seconds(), 0);
         assert!(KEEP.to_std().unwrap() > MAX_WINDOW);
         let at: DateTime<Utc> = "2026-11-30T10:07:31Z".parse().unwrap();
         assert_eq!(
             bucket_floor(at),
             "2026-11-30T10:05:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        assert_eq!(
+            minute_floor(at),
+            "2026-11-30T10:07:00Z".parse::<DateTime<Utc>>().unwrap()
         );
     }
 }

@@ -1,17 +1,24 @@
 //! The statements that write the rollups (`migrations/*_analytics_rollups.sql`). Each reads
 //! one range of `notifications` through the index of its time column and groups it the way
 //! the analyses do, so that a rolled bucket answers exactly what its rows would (p95 through
-//! the same sketch).
+//! the same sketch). New rows are rolled by the minute; [`merges`] turns the minutes of a
+//! 5-minute bucket into one bucket once it has closed.
 
 use super::super::{BUCKET_ORIGIN, message_flows, sketch};
+
+/// The minute of `column`.
+fn minute(column: &str) -> String {
+    format!("date_bin(interval '1 minute', {column}, {BUCKET_ORIGIN})")
+}
 
 /// The 5-minute bucket of `column`.
 fn bucket(column: &str) -> String {
     format!("date_bin(interval '5 minutes', {column}, {BUCKET_ORIGIN})")
 }
 
-/// The answered rows of `[$1, $2)` as `answered`, with their bucket and both durations.
-fn answered() -> String {
+/// The answered rows of `[$1, $2)` as `answered`, with their bucket (`bin` of the time) and
+/// both durations.
+fn answered(bin: fn(&str) -> String) -> String {
     format!(
         "answered as ( \
              select {} as bucket_start, agent_id collate \"C\" as agent_id, \
@@ -19,11 +26,11 @@ fn answered() -> String {
                  extract(epoch from completed_at - started_at)::float8 * 1000 as work_ms, \
                  extract(epoch from result_recorded_at - accepted_at)::float8 * 1000 as e2e_ms \
              from notifications where result_recorded_at >= $1 and result_recorded_at < $2)",
-        bucket("result_recorded_at")
+        bin("result_recorded_at")
     )
 }
 
-/// Results recorded in `[$1, $2)`, per bucket, agent and type, with the work time's sketch.
+/// Results recorded in `[$1, $2)`, per minute, agent and type, with the work time's sketch.
 ///
 /// One grouping, no join: each result gives a row to its group's count and, if it reports
 /// both times, one to its work time's bin, each bin row carrying the sums the group needs;
@@ -53,13 +60,14 @@ pub fn results() -> String {
              coalesce(array_agg(bin order by bin) filter (where part = 'work'), '{{}}'), \
              coalesce(array_agg(n order by bin) filter (where part = 'work'), '{{}}') \
          from parts group by 1, 2, 3",
-        answered = answered(),
+        answered = answered(minute),
         bin = sketch::bin("work_ms"),
     )
 }
 
-/// Results recorded in `[$1, $2)`, per bucket and agent: counts and the p95 of acceptance →
-/// result recorded, computed as the anomalies analysis computes it from rows.
+/// Results recorded in `[$1, $2)` (whole 5-minute buckets), per bucket and agent: counts and
+/// the p95 of acceptance → result recorded, computed as the anomalies analysis computes it
+/// from rows. A p95 cannot be added up from minutes, so these are rolled by the bucket.
 pub fn agents() -> String {
     let by = "bucket_start, agent_id";
     format!(
@@ -74,7 +82,7 @@ pub fn agents() -> String {
          insert into rollup_agents (bucket_start, agent_id, results, failed, e2e_p95_ms) \
          select c.bucket_start, c.agent_id, c.results, c.failed, p.p95_ms \
          from counts c join percentiles p using ({by})",
-        answered = answered(),
+        answered = answered(bucket),
         bin = sketch::bin("e2e_ms"),
         p95 = sketch::p95("bins", by),
     )
@@ -97,7 +105,7 @@ pub fn tokens(field: &str) -> String {
     )
 }
 
-/// Tool calls of the results recorded in `[$1, $2)`.
+/// Tool calls of the results recorded in `[$1, $2)`, per minute.
 pub fn tools() -> String {
     format!(
         "insert into rollup_tools (bucket_start, agent_id, tool, calls, errors) \
@@ -107,12 +115,12 @@ pub fn tools() -> String {
          where n.result_recorded_at >= $1 and n.result_recorded_at < $2 \
              and t.item ->> 'name' is not null \
          group by 1, 2, 3",
-        bucket("n.result_recorded_at"),
+        minute("n.result_recorded_at"),
         elements("tools")
     )
 }
 
-/// Language-model usage of the results recorded in `[$1, $2)`.
+/// Language-model usage of the results recorded in `[$1, $2)`, per minute.
 pub fn models() -> String {
     format!(
         "insert into rollup_models (bucket_start, agent_id, model, calls, input_tokens, \
@@ -122,7 +130,7 @@ pub fn models() -> String {
          from notifications n cross join lateral {} \
          where n.result_recorded_at >= $1 and n.result_recorded_at < $2 \
          group by 1, 2, 3",
-        bucket("n.result_recorded_at"),
+        minute("n.result_recorded_at"),
         tokens("input_tokens"),
         tokens("output_tokens"),
         elements("llm")
@@ -131,25 +139,35 @@ pub fn models() -> String {
 
 /// The accepted-side buckets to roll again, of those rolled in `[$1, $2)`, before rolling on
 /// to `$3`: those with a result recorded in `[$2, $3)`, and those whose count of pending rows
-/// is no longer the one rolled (published, failed, or a row that arrived late).
+/// is no longer the one rolled (published, failed, or a row that arrived late). A bucket is
+/// 5 minutes before `$4` and a minute from there on, as they were rolled; each comes with its
+/// end.
 pub fn changed_buckets() -> String {
-    let bucket = bucket("accepted_at");
+    let bin = format!(
+        "case when accepted_at < $4 then {} else {} end",
+        bucket("accepted_at"),
+        minute("accepted_at")
+    );
     format!(
-        "select {bucket} as bucket_start from notifications \
-         where result_recorded_at >= $2 and result_recorded_at < $3 \
-             and accepted_at >= $1 and accepted_at < $2 \
-         union \
-         select bucket_start \
-         from (select bucket_start, sum(journeys) as pending from rollup_journeys \
-               where status = 'pending' group by 1) rolled \
-         full join (select {bucket} as bucket_start, count(*) as pending from notifications \
-                    where status = 'pending' and accepted_at >= $1 and accepted_at < $2 \
-                    group by 1) live using (bucket_start) \
-         where rolled.pending is distinct from live.pending"
+        "select bucket_start, bucket_start + case when bucket_start < $4 \
+             then interval '5 minutes' else interval '1 minute' end as bucket_end \
+         from (select {bin} as bucket_start from notifications \
+               where result_recorded_at >= $2 and result_recorded_at < $3 \
+                   and accepted_at >= $1 and accepted_at < $2 \
+               union \
+               select bucket_start \
+               from (select bucket_start, sum(journeys) as pending from rollup_journeys \
+                     where status = 'pending' group by 1) rolled \
+               full join (select {bin} as bucket_start, count(*) as pending \
+                          from notifications \
+                          where status = 'pending' and accepted_at >= $1 and accepted_at < $2 \
+                          group by 1) live using (bucket_start) \
+               where rolled.pending is distinct from live.pending) changed"
     )
 }
 
-/// Notifications accepted in the buckets `$1` (an array of bucket starts), as they are now.
+/// Notifications accepted in the buckets `[$1[i], $2[i])` (arrays of starts and ends), as
+/// they are now.
 pub fn journeys() -> String {
     format!(
         "insert into rollup_journeys (bucket_start, agent_id, notification_type, status, \
@@ -158,10 +176,77 @@ pub fn journeys() -> String {
              n.status, n.outcome, {}, count(*), count(n.result_recorded_at), \
              coalesce(sum(extract(epoch from n.result_recorded_at - n.accepted_at)::float8 \
                  * 1000), 0) \
-         from unnest($1::timestamptz[]) as b(bucket_start) \
+         from unnest($1::timestamptz[], $2::timestamptz[]) as b(bucket_start, bucket_end) \
          join notifications n on n.accepted_at >= b.bucket_start \
-             and n.accepted_at < b.bucket_start + interval '5 minutes' \
+             and n.accepted_at < b.bucket_end \
          group by 1, 2, 3, 4, 5, 6",
         message_flows::tool_names("n.")
     )
+}
+
+/// Merges the minutes of `[$1, $2)` (whole 5-minute buckets) into their buckets, in every
+/// rollup rolled by the minute. Each statement deletes the minutes and inserts their sums in
+/// one go: the groupings read every deleted row before the first insert, and Postgres' unique
+/// check passes over rows this transaction deleted.
+pub fn merges() -> [String; 4] {
+    let minutes = |table: &str| {
+        format!(
+            "minutes as (delete from {table} \
+                where bucket_start >= $1 and bucket_start < $2 returning *)"
+        )
+    };
+    let bucket_start = bucket("bucket_start");
+    [
+        format!(
+            "with {minutes}, \
+             bins as ( \
+                 select {bucket_start} as bucket_start, agent_id, notification_type, bin, \
+                     sum(n)::int as n \
+                 from minutes cross join lateral unnest(work_bins, work_counts) as u(bin, n) \
+                 group by 1, 2, 3, 4), \
+             sketches as ( \
+                 select bucket_start, agent_id, notification_type, \
+                     array_agg(bin order by bin) as bins, array_agg(n order by bin) as counts \
+                 from bins group by 1, 2, 3), \
+             sums as ( \
+                 select {bucket_start} as bucket_start, agent_id, notification_type, \
+                     sum(results)::bigint as results, sum(failed)::bigint as failed, \
+                     sum(worked)::bigint as worked, sum(work_ms) as work_ms, \
+                     max(work_max_ms) as work_max_ms \
+                 from minutes group by 1, 2, 3) \
+             insert into rollup_results (bucket_start, agent_id, notification_type, results, \
+                 failed, worked, work_ms, work_max_ms, work_bins, work_counts) \
+             select s.bucket_start, s.agent_id, s.notification_type, s.results, s.failed, \
+                 s.worked, s.work_ms, s.work_max_ms, coalesce(k.bins, '{{}}'), \
+                 coalesce(k.counts, '{{}}') \
+             from sums s left join sketches k \
+                 using (bucket_start, agent_id, notification_type)",
+            minutes = minutes("rollup_results"),
+        ),
+        format!(
+            "with {minutes} \
+             insert into rollup_tools (bucket_start, agent_id, tool, calls, errors) \
+             select {bucket_start}, agent_id, tool, sum(calls)::bigint, sum(errors)::bigint \
+             from minutes group by 1, 2, 3",
+            minutes = minutes("rollup_tools"),
+        ),
+        format!(
+            "with {minutes} \
+             insert into rollup_models (bucket_start, agent_id, model, calls, input_tokens, \
+                 output_tokens) \
+             select {bucket_start}, agent_id, model, sum(calls)::bigint, \
+                 sum(input_tokens)::bigint, sum(output_tokens)::bigint \
+             from minutes group by 1, 2, 3",
+            minutes = minutes("rollup_models"),
+        ),
+        format!(
+            "with {minutes} \
+             insert into rollup_journeys (bucket_start, agent_id, notification_type, status, \
+                 outcome, tool_names, journeys, answers, total_ms) \
+             select {bucket_start}, agent_id, notification_type, status, outcome, \
+                 tool_names, sum(journeys)::bigint, sum(answers)::bigint, sum(total_ms) \
+             from minutes group by 1, 2, 3, 4, 5, 6",
+            minutes = minutes("rollup_journeys"),
+        ),
+    ]
 }
