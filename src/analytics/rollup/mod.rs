@@ -19,12 +19,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio_util::sync::CancellationToken;
 
-use super::{AnalyticsError, MINUTE, bucket_floor, minute_floor};
+use super::{AnalyticsError, BUCKET_DELTA, MINUTE, bucket_floor, minute_floor};
 use crate::{
     background::{Stage, Ticker},
     config::AnalyticsSettings,
     store::Schema,
 };
+use sql::Grain;
 
 /// How long after a minute ends it is rolled. A row is stamped (`accepted_at` from the
 /// gateway's clock, `result_recorded_at` from the database's) before it commits, and every
@@ -89,17 +90,21 @@ pub async fn step(pool: &PgPool, cap: Option<DateTime<Utc>>) -> Result<Step, Ana
         return Ok(Step::Busy);
     }
     let closed = minute_floor(cap.map_or(now - LAG, |cap| cap.min(now - LAG)));
-    let (from, until) = progress(&mut tx, bucket_floor(now - KEEP)).await?;
+    let (from, until, trimmed) = progress(&mut tx, bucket_floor(now - KEEP)).await?;
     let next = closed.min(until + STEP);
-    if next > until {
+    let rolls = next > until;
+    if rolls {
         roll(&mut tx, from, until, next).await?;
     }
     let until = until.max(next);
-    sqlx::query("update rollup_progress set rolled_from = $1, rolled_until = $2")
-        .bind(from)
-        .bind(until)
-        .execute(&mut *tx)
-        .await?;
+    // A tick that finds no minute closed since the last writes nothing.
+    if rolls || trimmed {
+        sqlx::query("update rollup_progress set rolled_from = $1, rolled_until = $2")
+            .bind(from)
+            .bind(until)
+            .execute(&mut *tx)
+            .await?;
+    }
     tx.commit().await?;
     Ok(Step::Rolled {
         until,
@@ -108,11 +113,11 @@ pub async fn step(pool: &PgPool, cap: Option<DateTime<Utc>>) -> Result<Step, Ana
 }
 
 /// Where the rollups are, starting them a week back on a first run; drops buckets before
-/// `keep_from`.
+/// `keep_from` (and says whether it did).
 async fn progress(
     tx: &mut Transaction<'_, Postgres>,
     keep_from: DateTime<Utc>,
-) -> Result<(DateTime<Utc>, DateTime<Utc>), AnalyticsError> {
+) -> Result<(DateTime<Utc>, DateTime<Utc>, bool), AnalyticsError> {
     let (from, until): (DateTime<Utc>, DateTime<Utc>) = sqlx::query_as(
         "insert into rollup_progress (rolled_from, rolled_until) values ($1, $1) \
          on conflict (singleton) do update set singleton = true \
@@ -122,7 +127,7 @@ async fn progress(
     .fetch_one(&mut **tx)
     .await?;
     if from >= keep_from {
-        return Ok((from, until));
+        return Ok((from, until, false));
     }
     for table in [
         "rollup_results",
@@ -138,26 +143,20 @@ async fn progress(
         .execute(&mut **tx)
         .await?;
     }
-    Ok((keep_from, until.max(keep_from)))
+    Ok((keep_from, until.max(keep_from), true))
 }
 
-/// Rolls the minutes of `[until, next)`, rolls again the accepted-side buckets of
-/// `[from, until)` that changed meanwhile, and merges the minutes of the 5-minute buckets
-/// that `next` closes. Before, the rollups hold 5-minute buckets up to `bucket_floor(until)`
-/// and minutes from there to `until`; after, the same up to `next`.
+/// Rolls `[until, next)`, rolls again the accepted-side buckets of `[from, until)` that
+/// changed meanwhile, and merges the minutes of the bucket `until` was in if `next` closes
+/// it. Before, the rollups hold 5-minute buckets up to `bucket_floor(until)` and minutes from
+/// there to `until`; after, the same up to `next`. Buckets that close within the step are
+/// rolled whole, so that catching up writes each row once.
 async fn roll(
     tx: &mut Transaction<'_, Postgres>,
     from: DateTime<Utc>,
     until: DateTime<Utc>,
     next: DateTime<Utc>,
 ) -> Result<(), AnalyticsError> {
-    for statement in [sql::results(), sql::tools(), sql::models()] {
-        sqlx::query(sqlx::AssertSqlSafe(statement))
-            .bind(until)
-            .bind(next)
-            .execute(&mut **tx)
-            .await?;
-    }
     let changed: Vec<(DateTime<Utc>, DateTime<Utc>)> =
         sqlx::query_as(sqlx::AssertSqlSafe(sql::changed_buckets()))
             .bind(from)
@@ -171,28 +170,71 @@ async fn roll(
         .bind(&starts)
         .execute(&mut **tx)
         .await?;
-    let mut start = until;
-    while start < next {
-        starts.push(start);
-        ends.push(start + MINUTE);
-        start += MINUTE;
+    for (start, end, grain) in pieces(until, next) {
+        for statement in [sql::results(grain), sql::tools(grain), sql::models(grain)] {
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .bind(start)
+                .bind(end)
+                .execute(&mut **tx)
+                .await?;
+        }
+        let width = match grain {
+            Grain::Minute => MINUTE,
+            Grain::Bucket => BUCKET_DELTA,
+        };
+        let mut at = start;
+        while at < end {
+            starts.push(at);
+            ends.push(at + width);
+            at += width;
+        }
     }
     sqlx::query(sqlx::AssertSqlSafe(sql::journeys()))
         .bind(&starts)
         .bind(&ends)
         .execute(&mut **tx)
         .await?;
-    let (closed_from, closed_until) = (bucket_floor(until), bucket_floor(next));
-    if closed_until > closed_from {
-        for statement in sql::merges().into_iter().chain([sql::agents()]) {
-            sqlx::query(sqlx::AssertSqlSafe(statement))
-                .bind(closed_from)
-                .bind(closed_until)
-                .execute(&mut **tx)
-                .await?;
+    let (open, closed) = (bucket_floor(until), bucket_floor(next));
+    if closed > open {
+        if until > open {
+            for statement in sql::merges() {
+                sqlx::query(sqlx::AssertSqlSafe(statement))
+                    .bind(open)
+                    .bind(open + BUCKET_DELTA)
+                    .execute(&mut **tx)
+                    .await?;
+            }
         }
+        sqlx::query(sqlx::AssertSqlSafe(sql::agents()))
+            .bind(open)
+            .bind(closed)
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(())
+}
+
+/// `[until, next)` in the pieces it is rolled in: the minutes up to the end of the bucket
+/// `until` is in, the whole buckets after, and the minutes of the bucket `next` is in.
+fn pieces(until: DateTime<Utc>, next: DateTime<Utc>) -> Vec<(DateTime<Utc>, DateTime<Utc>, Grain)> {
+    let open = bucket_floor(until);
+    let first_whole = if open < until {
+        open + BUCKET_DELTA
+    } else {
+        open
+    };
+    let last_open = bucket_floor(next);
+    if last_open < first_whole {
+        return vec![(until, next, Grain::Minute)];
+    }
+    [
+        (until, first_whole, Grain::Minute),
+        (first_whole, last_open, Grain::Bucket),
+        (last_open, next, Grain::Minute),
+    ]
+    .into_iter()
+    .filter(|(start, end, _)| start < end)
+    .collect()
 }
 
 /// Catches up every `[analytics] rollup_interval` once the schema is ready. While catching
@@ -244,6 +286,51 @@ pub fn spawn(
 mod tests {
     use super::*;
     use crate::analytics::{BUCKET, params::MAX_WINDOW};
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_step_rolls_whole_buckets_as_such_and_the_rest_by_the_minute() {
+        let pieces = |until, next| pieces(at(until), at(next));
+        assert_eq!(
+            pieces("2026-11-30T10:02:00Z", "2026-11-30T10:04:00Z"),
+            [(
+                at("2026-11-30T10:02:00Z"),
+                at("2026-11-30T10:04:00Z"),
+                Grain::Minute
+            )]
+        );
+        assert_eq!(
+            pieces("2026-11-30T10:02:00Z", "2026-11-30T10:17:00Z"),
+            [
+                (
+                    at("2026-11-30T10:02:00Z"),
+                    at("2026-11-30T10:05:00Z"),
+                    Grain::Minute
+                ),
+                (
+                    at("2026-11-30T10:05:00Z"),
+                    at("2026-11-30T10:15:00Z"),
+                    Grain::Bucket
+                ),
+                (
+                    at("2026-11-30T10:15:00Z"),
+                    at("2026-11-30T10:17:00Z"),
+                    Grain::Minute
+                ),
+            ]
+        );
+        assert_eq!(
+            pieces("2026-11-30T10:00:00Z", "2026-11-30T11:00:00Z"),
+            [(
+                at("2026-11-30T10:00:00Z"),
+                at("2026-11-30T11:00:00Z"),
+                Grain::Bucket
+            )]
+        );
+    }
 
     #[test]
     fn a_step_is_whole_buckets() {

@@ -1,10 +1,27 @@
 //! The statements that write the rollups (`migrations/*_analytics_rollups.sql`). Each reads
 //! one range of `notifications` through the index of its time column and groups it the way
 //! the analyses do, so that a rolled bucket answers exactly what its rows would (p95 through
-//! the same sketch). New rows are rolled by the minute; [`merges`] turns the minutes of a
-//! 5-minute bucket into one bucket once it has closed.
+//! the same sketch). Whole buckets are rolled as such, the bucket still open by the minute;
+//! [`merges`] turns the minutes of a bucket into one row per group once it has closed.
 
 use super::super::{BUCKET_ORIGIN, message_flows, sketch};
+
+/// What a rollup row covers: a minute of the bucket still open, or a whole 5-minute bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grain {
+    Minute,
+    Bucket,
+}
+
+impl Grain {
+    /// The start of the grain `column` is in.
+    fn of(self, column: &str) -> String {
+        match self {
+            Grain::Minute => minute(column),
+            Grain::Bucket => bucket(column),
+        }
+    }
+}
 
 /// The minute of `column`.
 fn minute(column: &str) -> String {
@@ -16,9 +33,9 @@ fn bucket(column: &str) -> String {
     format!("date_bin(interval '5 minutes', {column}, {BUCKET_ORIGIN})")
 }
 
-/// The answered rows of `[$1, $2)` as `answered`, with their bucket (`bin` of the time) and
-/// both durations.
-fn answered(bin: fn(&str) -> String) -> String {
+/// The answered rows of `[$1, $2)` as `answered`, with their grain's start and both
+/// durations.
+fn answered(grain: Grain) -> String {
     format!(
         "answered as ( \
              select {} as bucket_start, agent_id collate \"C\" as agent_id, \
@@ -26,18 +43,18 @@ fn answered(bin: fn(&str) -> String) -> String {
                  extract(epoch from completed_at - started_at)::float8 * 1000 as work_ms, \
                  extract(epoch from result_recorded_at - accepted_at)::float8 * 1000 as e2e_ms \
              from notifications where result_recorded_at >= $1 and result_recorded_at < $2)",
-        bin("result_recorded_at")
+        grain.of("result_recorded_at")
     )
 }
 
-/// Results recorded in `[$1, $2)`, per minute, agent and type, with the work time's sketch.
+/// Results recorded in `[$1, $2)`, per grain, agent and type, with the work time's sketch.
 ///
 /// One grouping, no join: each result gives a row to its group's count and, if it reports
 /// both times, one to its work time's bin, each bin row carrying the sums the group needs;
 /// then they are folded into one row per bucket, agent and type. (Joining per-group
 /// statistics to per-group sketches on three columns made Postgres expect one row and rescan
 /// the sketches for every group: 24 s for an hour instead of 0.3.)
-pub fn results() -> String {
+pub fn results(grain: Grain) -> String {
     let by = "bucket_start, agent_id, notification_type";
     format!(
         "with {answered}, \
@@ -60,7 +77,7 @@ pub fn results() -> String {
              coalesce(array_agg(bin order by bin) filter (where part = 'work'), '{{}}'), \
              coalesce(array_agg(n order by bin) filter (where part = 'work'), '{{}}') \
          from parts group by 1, 2, 3",
-        answered = answered(minute),
+        answered = answered(grain),
         bin = sketch::bin("work_ms"),
     )
 }
@@ -82,7 +99,7 @@ pub fn agents() -> String {
          insert into rollup_agents (bucket_start, agent_id, results, failed, e2e_p95_ms) \
          select c.bucket_start, c.agent_id, c.results, c.failed, p.p95_ms \
          from counts c join percentiles p using ({by})",
-        answered = answered(bucket),
+        answered = answered(Grain::Bucket),
         bin = sketch::bin("e2e_ms"),
         p95 = sketch::p95("bins", by),
     )
@@ -105,8 +122,8 @@ pub fn tokens(field: &str) -> String {
     )
 }
 
-/// Tool calls of the results recorded in `[$1, $2)`, per minute.
-pub fn tools() -> String {
+/// Tool calls of the results recorded in `[$1, $2)`, per grain.
+pub fn tools(grain: Grain) -> String {
     format!(
         "insert into rollup_tools (bucket_start, agent_id, tool, calls, errors) \
          select {}, n.agent_id collate \"C\", t.item ->> 'name' collate \"C\", count(*), \
@@ -115,13 +132,13 @@ pub fn tools() -> String {
          where n.result_recorded_at >= $1 and n.result_recorded_at < $2 \
              and t.item ->> 'name' is not null \
          group by 1, 2, 3",
-        minute("n.result_recorded_at"),
+        grain.of("n.result_recorded_at"),
         elements("tools")
     )
 }
 
-/// Language-model usage of the results recorded in `[$1, $2)`, per minute.
-pub fn models() -> String {
+/// Language-model usage of the results recorded in `[$1, $2)`, per grain.
+pub fn models(grain: Grain) -> String {
     format!(
         "insert into rollup_models (bucket_start, agent_id, model, calls, input_tokens, \
              output_tokens) \
@@ -130,7 +147,7 @@ pub fn models() -> String {
          from notifications n cross join lateral {} \
          where n.result_recorded_at >= $1 and n.result_recorded_at < $2 \
          group by 1, 2, 3",
-        minute("n.result_recorded_at"),
+        grain.of("n.result_recorded_at"),
         tokens("input_tokens"),
         tokens("output_tokens"),
         elements("llm")
