@@ -35,8 +35,11 @@ trap cleanup EXIT
 # Every /api/v1 route needs a key: the CLI creates the database and an admin key for the run.
 key=$(target/debug/vos-gateway keys create --name schemathesis --scope admin 2>/dev/null)
 
+# The analyses unpaced: hundreds of them back to back are what schemathesis does, and a
+# 503 asking it to come back later is not what it checks (tests/api/analytics cover pacing).
 VOS__SERVER__ADDR="127.0.0.1:$port" \
 VOS__TELEMETRY__LOG_LEVEL=warn \
+VOS__ANALYTICS__TIME_SHARE=1 \
   target/debug/vos-gateway serve >"$log" 2>&1 &
 gateway=$!
 

@@ -10,9 +10,10 @@ pub enum AnalyticsError {
     /// Past `[analytics] statement_timeout` (Postgres cancelled it, or the client deadline).
     #[error("the analysis did not finish within its statement timeout")]
     Timeout,
-    /// `[analytics] max_concurrent` analyses are already running.
+    /// `[analytics] max_concurrent` analyses are already running, or the `time_share` is
+    /// spent for longer than an analysis waits; try again after `retry_after`.
     #[error("too many analyses are running")]
-    Busy,
+    Busy { retry_after: std::time::Duration },
     #[error(transparent)]
     Store(StoreError),
 }
@@ -41,7 +42,7 @@ impl From<AnalyticsError> for ApiError {
     fn from(error: AnalyticsError) -> Self {
         match error {
             AnalyticsError::Timeout => ApiError::AnalysisTimeout,
-            AnalyticsError::Busy => ApiError::AnalysisBusy,
+            AnalyticsError::Busy { retry_after } => ApiError::AnalysisBusy(retry_after),
             AnalyticsError::Store(error) => error.into(),
         }
     }

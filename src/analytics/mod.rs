@@ -8,6 +8,7 @@
 //! the table, through the indexes of `migrations/*_analytics.sql`.
 
 pub mod anomalies;
+mod budget;
 mod error;
 pub mod error_rates;
 pub mod markdown;
@@ -67,6 +68,7 @@ pub struct Analytics {
     parallel_workers: String,
     acquire_timeout: Duration,
     permits: Arc<Semaphore>,
+    budget: Arc<budget::Budget>,
 }
 
 impl Analytics {
@@ -78,6 +80,7 @@ impl Analytics {
             parallel_workers: settings.parallel_workers.to_string(),
             acquire_timeout: database.acquire_timeout,
             permits: Arc::new(Semaphore::new(settings.max_concurrent)),
+            budget: Arc::new(budget::Budget::new(settings.time_share)),
         }
     }
 
@@ -99,11 +102,19 @@ impl Analytics {
         unit: Option<Duration>,
         work: impl AsyncFnOnce(&mut PgConnection, Split) -> Result<T, AnalyticsError>,
     ) -> Result<T, AnalyticsError> {
-        let _permit = self
-            .permits
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| AnalyticsError::Busy)?;
+        let wait = self
+            .budget
+            .admit(std::time::Instant::now())
+            .map_err(|retry_after| AnalyticsError::Busy { retry_after })?;
+        tokio::time::sleep(wait).await;
+        let _permit =
+            self.permits
+                .clone()
+                .try_acquire_owned()
+                .map_err(|_| AnalyticsError::Busy {
+                    retry_after: Duration::from_secs(1),
+                })?;
+        let started = std::time::Instant::now();
         // One more statement: the split.
         let deadline = self.acquire_timeout
             + self.statement_timeout * (statements + 1)
@@ -130,9 +141,10 @@ impl Analytics {
             tx.commit().await?;
             Ok(answer)
         };
-        tokio::time::timeout(deadline, snapshot)
-            .await
-            .map_err(|_| AnalyticsError::Timeout)?
+        let answer = tokio::time::timeout(deadline, snapshot).await;
+        // Failed or not, the analysis took its time from the database.
+        self.budget.charge(started, started.elapsed());
+        answer.map_err(|_| AnalyticsError::Timeout)?
     }
 }
 

@@ -273,6 +273,10 @@ pub struct AnalyticsSettings {
     /// Analyses running at once per gateway; more are answered 503 at once, so that reports
     /// never take the connections the notify path needs.
     pub max_concurrent: usize,
+    /// The share of the time this gateway's analyses may run, on average (`0 < share ≤ 1`,
+    /// 1 being one Postgres backend's whole time); past a burst, further analyses are paced
+    /// to it (`src/analytics/budget.rs`).
+    pub time_share: f64,
     /// Whether this gateway keeps the rollups up to date (`src/analytics/rollup`). Any
     /// replica may; they take turns. Off, the analyses read the journeys only (slower over
     /// long windows) unless another gateway rolls.

@@ -144,6 +144,13 @@ impl Settings {
                  and rollup_interval more than 0",
             ));
         }
+        // Written so that NaN fails too.
+        if !(self.analytics.time_share > 0.0 && self.analytics.time_share <= 1.0) {
+            return Err(ConfigError::new(
+                "analytics.time_share",
+                "must be more than 0 and at most 1",
+            ));
+        }
         let work_mem = self.analytics.work_mem.trim();
         let digits = work_mem.trim_end_matches(|c: char| c.is_ascii_alphabetic());
         if digits.is_empty()

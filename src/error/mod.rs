@@ -76,8 +76,9 @@ pub enum ApiError {
     Overloaded,
     #[error("the analysis did not finish within its statement timeout; try a shorter window")]
     AnalysisTimeout,
-    #[error("too many analyses are running; retry shortly")]
-    AnalysisBusy,
+    /// Too many at once, or the analyses' time share is spent: retry after the duration.
+    #[error("too many analyses are running, or have run lately; retry after the time given")]
+    AnalysisBusy(Duration),
     #[error("the database is unavailable; the notification was not accepted")]
     DatabaseUnavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("an internal error occurred")]
@@ -103,7 +104,7 @@ impl ApiError {
             Self::QueueNotEmpty | Self::QueueNotDeletable => StatusCode::CONFLICT,
             Self::Overloaded
             | Self::AnalysisTimeout
-            | Self::AnalysisBusy
+            | Self::AnalysisBusy(_)
             | Self::DatabaseUnavailable(_)
             | Self::NotReady
             | Self::BrokerUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -133,7 +134,7 @@ impl ApiError {
             Self::BrokerUnavailable(_) => "broker-unavailable",
             Self::Overloaded => "overloaded",
             Self::AnalysisTimeout => "analysis-timeout",
-            Self::AnalysisBusy => "analysis-busy",
+            Self::AnalysisBusy(_) => "analysis-busy",
             Self::DatabaseUnavailable(_) => "database-unavailable",
             Self::Internal(_) => "internal-error",
         }
@@ -141,7 +142,11 @@ impl ApiError {
 
     fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::Overloaded | Self::AnalysisBusy => Some(Duration::from_secs(1)),
+            Self::Overloaded => Some(Duration::from_secs(1)),
+            // Whole seconds, rounded up: told less, the client would be refused again.
+            Self::AnalysisBusy(after) => Some(Duration::from_secs(
+                (after.as_secs() + u64::from(after.subsec_nanos() > 0)).max(1),
+            )),
             // The same question is as slow in a moment; later, other load may have passed.
             Self::AnalysisTimeout => Some(Duration::from_secs(30)),
             Self::DatabaseUnavailable(_) | Self::BrokerUnavailable(_) => {

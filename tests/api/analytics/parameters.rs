@@ -83,3 +83,32 @@ async fn an_analysis_past_its_statement_timeout_is_a_503_with_retry_after() {
     assert_eq!(body["type"], "urn:vos:problem:analysis-timeout");
     assert!(headers.contains_key("retry-after"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analyses_past_their_time_share_are_a_503_saying_when_to_come_back() {
+    // Arrange: a share so small that, past the burst (a second of analyses), the budget is
+    // spent for hours.
+    let mut settings = test_settings();
+    settings.analytics.time_share = 0.00001;
+    let app = TestApp::spawn_with(settings, true).await;
+    let path = "/api/v1/analytics/slow-operations?window=1h";
+
+    // Act: ask back to back until refused (a second of analyses is a few hundred).
+    let started = std::time::Instant::now();
+    let mut answered = 0;
+    let refusal = loop {
+        let response = app.get(path).await.unwrap();
+        if response.status() != 200 || started.elapsed() > Duration::from_secs(30) {
+            break response;
+        }
+        answered += 1;
+    };
+
+    // Assert
+    assert!(answered > 0);
+    let (status, headers, body) = problem(refusal).await;
+    assert_eq!(status, 503, "after {answered} answers: {body}");
+    assert_eq!(body["type"], "urn:vos:problem:analysis-busy");
+    let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry_after >= 2, "Retry-After: {retry_after}");
+}

@@ -62,6 +62,9 @@ pub fn test_settings() -> Settings {
     settings.relay.interval = Duration::from_millis(100);
     settings.server.shutdown_grace = Duration::from_secs(5);
     settings.analytics.rollups = false;
+    // Tests ask for analyses back to back; pacing them is tested on its own
+    // (tests/api/analytics/parameters.rs).
+    settings.analytics.time_share = 1.0;
     if let Some(queue_type) = test_queue_type() {
         settings.amqp.queue_type = QueueType::parse(queue_type);
     }
