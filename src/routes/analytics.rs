@@ -45,7 +45,7 @@ pub struct SlowOperationsParams {
     responses(
         (status = 200, body = SlowOperations),
         (status = 422, description = "A parameter out of range", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The analysis ran past its statement timeout, or too many run at once; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The analysis ran past its statement timeout, or too many run at once or have run lately (the time share); see Retry-After", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn slow_operations(
     State(state): State<AppState>,
@@ -84,7 +84,7 @@ pub struct ErrorRatesParams {
     responses(
         (status = 200, body = ErrorRates),
         (status = 422, description = "A parameter out of range", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The analysis ran past its statement timeout, or too many run at once; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The analysis ran past its statement timeout, or too many run at once or have run lately (the time share); see Retry-After", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn error_rates(
     State(state): State<AppState>,
@@ -119,7 +119,7 @@ pub struct WindowParams {
     responses(
         (status = 200, body = MessageFlows),
         (status = 422, description = "A parameter out of range", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The analysis ran past its statement timeout, or too many run at once; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The analysis ran past its statement timeout, or too many run at once or have run lately (the time share); see Retry-After", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn message_flows(
     State(state): State<AppState>,
@@ -139,7 +139,7 @@ pub async fn message_flows(
     responses(
         (status = 200, body = Anomalies),
         (status = 422, description = "A parameter out of range", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The analysis ran past its statement timeout, or too many run at once; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The analysis ran past its statement timeout, or too many run at once or have run lately (the time share); see Retry-After", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn anomalies(
     State(state): State<AppState>,

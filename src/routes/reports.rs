@@ -31,7 +31,7 @@ pub struct SummaryParams {
     responses(
         (status = 200, body = Summary),
         (status = 422, description = "`since` is not a duration of at most 7d", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "A statement ran past its timeout, or too many analyses run at once; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "A statement ran past its timeout, or too many analyses run at once or have run lately (the time share); see Retry-After", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn summary(
     State(state): State<AppState>,
