@@ -86,15 +86,18 @@ impl Analytics {
 
     /// Runs `work` (at most `statements` statements) in a read-only snapshot where each
     /// statement is cancelled past the statement timeout, handing it the [`Split`] of
-    /// `period` (read first, in the same snapshot; `unit` is the analysis' own bucket). The whole is bounded client side as
-    /// well: a half-open connection never answers, whatever Postgres enforces.
+    /// `period` (read first, in the same snapshot; `unit` is the analysis' own bucket). The
+    /// whole is bounded client side as well: a half-open connection never answers, whatever
+    /// Postgres enforces. It first waits for the time share ([`budget`]) and a permit
+    /// (`[analytics] max_concurrent`), and is charged its time after, failed or not.
     ///
     /// The snapshot also gets `[analytics] work_mem`, so that a day's sorts and hashes stay
     /// in memory, `[analytics] parallel_workers`, so that an analysis takes no more cores than
     /// meant from the notify path, custom plans only (a statement prepared for a 1-hour
     /// window must not run a day with the generic plan Postgres switches to after five
-    /// executions: 8 s instead of 3), and no JIT: the JSON functions' row estimates are far too high (100 per
-    /// call), which made Postgres spend a second compiling a query of a few seconds.
+    /// executions: 8 s instead of 3), and no JIT: the JSON functions' row estimates are far
+    /// too high (100 per call), which made Postgres spend a second compiling a query of a few
+    /// seconds.
     async fn read<T>(
         &self,
         statements: u32,
