@@ -24,6 +24,20 @@ use crate::{
     state::AppState,
 };
 
+/// What every analysis may answer instead of its result (OpenAPI only: the handlers return
+/// [`ApiError`]s, which write these).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum Refusals {
+    /// A parameter out of range
+    #[response(status = 422, content_type = "application/problem+json")]
+    Invalid(Problem),
+    /// The analysis ran past its statement timeout, or too many run at once or have run
+    /// lately (the time share); see Retry-After
+    #[response(status = 503, content_type = "application/problem+json")]
+    Unavailable(Problem),
+}
+
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(24 * 3600);
 const FIVE_MINUTES: Duration = Duration::from_secs(300);
@@ -44,8 +58,7 @@ pub struct SlowOperationsParams {
     security(("bearer" = [])), params(SlowOperationsParams),
     responses(
         (status = 200, body = SlowOperations),
-        (status = 422, description = "A parameter out of range", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The analysis ran past its statement timeout, or too many run at once or have run lately (the time share); see Retry-After", body = Problem, content_type = "application/problem+json"),
+        Refusals,
     ))]
 pub async fn slow_operations(
     State(state): State<AppState>,
@@ -83,8 +96,7 @@ pub struct ErrorRatesParams {
     security(("bearer" = [])), params(ErrorRatesParams),
     responses(
         (status = 200, body = ErrorRates),
-        (status = 422, description = "A parameter out of range", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The analysis ran past its statement timeout, or too many run at once or have run lately (the time share); see Retry-After", body = Problem, content_type = "application/problem+json"),
+        Refusals,
     ))]
 pub async fn error_rates(
     State(state): State<AppState>,
@@ -118,8 +130,7 @@ pub struct WindowParams {
     security(("bearer" = [])), params(WindowParams),
     responses(
         (status = 200, body = MessageFlows),
-        (status = 422, description = "A parameter out of range", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The analysis ran past its statement timeout, or too many run at once or have run lately (the time share); see Retry-After", body = Problem, content_type = "application/problem+json"),
+        Refusals,
     ))]
 pub async fn message_flows(
     State(state): State<AppState>,
@@ -138,8 +149,7 @@ pub async fn message_flows(
     security(("bearer" = [])), params(WindowParams),
     responses(
         (status = 200, body = Anomalies),
-        (status = 422, description = "A parameter out of range", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The analysis ran past its statement timeout, or too many run at once or have run lately (the time share); see Retry-After", body = Problem, content_type = "application/problem+json"),
+        Refusals,
     ))]
 pub async fn anomalies(
     State(state): State<AppState>,

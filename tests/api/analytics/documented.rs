@@ -44,6 +44,17 @@ async fn the_openapi_document_describes_every_analysis_with_its_answer_and_refus
                 "{path} documents {status}"
             );
         }
+        for status in ["422", "503"] {
+            let response = &get["responses"][status];
+            let body = &response["content"]["application/problem+json"]["schema"]["$ref"];
+            assert_eq!(body, "#/components/schemas/Problem", "{path} {status}");
+            assert!(
+                response["description"]
+                    .as_str()
+                    .is_some_and(|d| !d.is_empty()),
+                "{path} {status}"
+            );
+        }
         let parameters = get["parameters"].as_array().unwrap();
         assert!(
             parameters.iter().any(|p| p["name"] == parameter),
