@@ -27,7 +27,7 @@ use crate::{
 /// What every analysis may answer instead of its result (OpenAPI only: the handlers return
 /// [`ApiError`]s, which write these).
 #[derive(utoipa::IntoResponses)]
-#[allow(dead_code)]
+#[allow(dead_code)] // never built: it only describes
 pub enum Refusals {
     /// A parameter out of range
     #[response(status = 422, content_type = "application/problem+json")]
