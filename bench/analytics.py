@@ -79,11 +79,9 @@ def main():
     bin_dir = Path(args.bin_dir)
     try:
         port = b.free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("VOS_", "OTEL_", "RUST_LOG"))}
+        env = b.service_env(db, key)
         env.update({
-            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{db}",
-            "AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/%2f",
-            "VOS_BOOTSTRAP_ADMIN_KEY": key, "RUST_LOG": "warn",
+            "RUST_LOG": "warn",
             "VOS__SERVER__ADDR": f"127.0.0.1:{port}",
             "VOS__TELEMETRY__SAMPLE_RATIO": "0",
             "VOS__RATE_LIMIT__PER_KEY": "off", "VOS__RATE_LIMIT__PER_AGENT": "off",

@@ -54,6 +54,28 @@ MARK_END = "<!-- bench:end -->"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+# As the notify scenario: access control on, with limits far above what the machine can do,
+# so that every request is checked against its key's and its agent's bucket and none refused.
+LIMITS_ABOVE_THE_MACHINE = {"VOS__RATE_LIMIT__PER_KEY": "1000000/s",
+                            "VOS__RATE_LIMIT__PER_AGENT": "1000000/s"}
+# No traces, logs or exports: what is measured is the path, not the telemetry.
+QUIET = {"VOS__TELEMETRY__SAMPLE_RATIO": "0", "RUST_LOG": "off", "VOS__TELEMETRY__OTLP_ENDPOINT": ""}
+
+
+def service_env(db: str, key: str, **settings: str) -> dict:
+    """The environment of a gateway under test: this shell's without its own VOS_, OTEL_ and
+    RUST_LOG settings, the local services with database `db`, the run's admin key as the
+    bootstrap key, then `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VOS_", "OTEL_", "RUST_LOG"))}
+    env.update({
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{db}",
+        "AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/%2f",
+        "VOS_BOOTSTRAP_ADMIN_KEY": key,
+    })
+    env.update(settings)
+    return env
+
+
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
@@ -457,20 +479,15 @@ class Bench:
     # -- processes ------------------------------------------------------------------------
 
     def gateway_env(self, port: int, telemetry: bool, sink_port: int, auth: bool = True, name: str = "off") -> dict:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("VOS_", "OTEL_", "RUST_LOG"))}
-        env.update({
-            "VOS__SERVER__ADDR": f"127.0.0.1:{port}",
-            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{self.db}",
-            "AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/%2f",
-            "OTEL_SERVICE_NAME": "vos-gateway-bench",
-            "VOS_BOOTSTRAP_ADMIN_KEY": self.key,
+        env = service_env(
+            self.db, self.key,
+            VOS__SERVER__ADDR=f"127.0.0.1:{port}",
+            OTEL_SERVICE_NAME="vos-gateway-bench",
             # Its own results queue (every message's reply_to; consumed by this process only).
-            "VOS__AMQP__RESULTS_QUEUE": f"{self.results_queue}.{name}",
-        })
+            VOS__AMQP__RESULTS_QUEUE=f"{self.results_queue}.{name}",
+        )
         if auth:
-            # Limits far above what the machine can do: every request is checked against its
-            # key's and its agent's bucket, and none is refused.
-            env.update({"VOS__RATE_LIMIT__PER_KEY": "1000000/s", "VOS__RATE_LIMIT__PER_AGENT": "1000000/s"})
+            env.update(LIMITS_ABOVE_THE_MACHINE)
         else:
             env.update({"VOS__AUTH__REQUIRED": "false", "VOS__RATE_LIMIT__PER_KEY": "off",
                         "VOS__RATE_LIMIT__PER_AGENT": "off"})

@@ -95,16 +95,8 @@ def main():
     started_at = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     try:
         port = b.free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("VOS_", "OTEL_", "RUST_LOG"))}
-        env.update({
-            "VOS__SERVER__ADDR": f"127.0.0.1:{port}",
-            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{db}",
-            "AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/%2f",
-            "VOS_BOOTSTRAP_ADMIN_KEY": key,
-            # As bench.py's notify scenario: access control on, limits far above the machine.
-            "VOS__RATE_LIMIT__PER_KEY": "1000000/s", "VOS__RATE_LIMIT__PER_AGENT": "1000000/s",
-            "VOS__TELEMETRY__SAMPLE_RATIO": "0", "RUST_LOG": "off", "VOS__TELEMETRY__OTLP_ENDPOINT": "",
-        })
+        env = b.service_env(db, key, VOS__SERVER__ADDR=f"127.0.0.1:{port}",
+                            **b.LIMITS_ABOVE_THE_MACHINE, **b.QUIET)
         gateway = procs.start("gateway", [str(bin_dir / "vos-gateway"), "serve"], env=env)
         b.wait_http(f"http://127.0.0.1:{port}/health/ready", 60, "gateway")
         for kind in KINDS:

@@ -39,14 +39,8 @@ def main():
     bin_dir = Path(args.bin_dir)
     try:
         ports = {"load": b.free_port(), "retention": b.free_port()}
-        base_env = {k: v for k, v in os.environ.items() if not k.startswith(("VOS_", "OTEL_", "RUST_LOG"))}
-        base_env.update({
-            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{db}",
-            "AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/%2f",
-            "VOS_BOOTSTRAP_ADMIN_KEY": key, "RUST_LOG": "warn",
-            "VOS__TELEMETRY__SAMPLE_RATIO": "0",
-            "VOS__RATE_LIMIT__PER_KEY": "off", "VOS__RATE_LIMIT__PER_AGENT": "off",
-        })
+        base_env = b.service_env(db, key, RUST_LOG="warn", VOS__TELEMETRY__SAMPLE_RATIO="0",
+                                 VOS__RATE_LIMIT__PER_KEY="off", VOS__RATE_LIMIT__PER_AGENT="off")
         load_env = dict(base_env, VOS__SERVER__ADDR=f"127.0.0.1:{ports['load']}",
                         VOS__RETENTION__INTERVAL="1000d")
         load = procs.start("gateway", [str(bin_dir / "vos-gateway"), "serve"], env=load_env)

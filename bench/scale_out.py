@@ -93,17 +93,9 @@ def start_fleet(procs, label: str, binary: str, db: str, n: int, key: str, resul
     ports, pids = [], []
     for i in range(n):
         port = b.free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("VOS_", "OTEL_", "RUST_LOG"))}
-        env.update({
-            "VOS__SERVER__ADDR": f"127.0.0.1:{port}",
-            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{db}",
-            "AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/%2f",
-            "VOS_BOOTSTRAP_ADMIN_KEY": key,
-            "VOS__AMQP__RESULTS_QUEUE": results_queue,
-            # As bench.py's notify scenario: access control on, limits far above the machine.
-            "VOS__RATE_LIMIT__PER_KEY": "1000000/s", "VOS__RATE_LIMIT__PER_AGENT": "1000000/s",
-            "VOS__TELEMETRY__SAMPLE_RATIO": "0", "RUST_LOG": "off", "VOS__TELEMETRY__OTLP_ENDPOINT": "",
-        })
+        env = b.service_env(db, key, VOS__SERVER__ADDR=f"127.0.0.1:{port}",
+                            VOS__AMQP__RESULTS_QUEUE=results_queue,
+                            **b.LIMITS_ABOVE_THE_MACHINE, **b.QUIET)
         p = procs.start(f"{label}-{i + 1}", [binary, "serve"], env=env)
         b.wait_http(f"http://127.0.0.1:{port}/health/ready", 60, f"{label} gateway {i + 1}")
         ports.append(port)
