@@ -165,7 +165,7 @@ async fn roll(
             .bind(bucket_floor(until))
             .fetch_all(&mut **tx)
             .await?;
-    let (mut starts, mut ends): (Vec<_>, Vec<_>) = changed.into_iter().unzip();
+    let starts: Vec<DateTime<Utc>> = changed.iter().map(|(start, _)| *start).collect();
     sqlx::query("delete from rollup_journeys where bucket_start = any($1)")
         .bind(&starts)
         .execute(&mut **tx)
@@ -178,22 +178,14 @@ async fn roll(
                 .execute(&mut **tx)
                 .await?;
         }
-        let width = match grain {
-            Grain::Minute => MINUTE,
-            Grain::Bucket => BUCKET_DELTA,
-        };
-        let mut at = start;
-        while at < end {
-            starts.push(at);
-            ends.push(at + width);
-            at += width;
-        }
     }
-    sqlx::query(sqlx::AssertSqlSafe(sql::journeys()))
-        .bind(&starts)
-        .bind(&ends)
-        .execute(&mut **tx)
-        .await?;
+    for (start, end, grain) in ranges(changed).into_iter().chain(pieces(until, next)) {
+        sqlx::query(sqlx::AssertSqlSafe(sql::journeys(grain)))
+            .bind(start)
+            .bind(end)
+            .execute(&mut **tx)
+            .await?;
+    }
     let (open, closed) = (bucket_floor(until), bucket_floor(next));
     if closed > open {
         if until > open {
@@ -212,6 +204,29 @@ async fn roll(
             .await?;
     }
     Ok(())
+}
+
+/// Buckets and minutes to roll again (`(start, end)`, as [`sql::changed_buckets`] gives
+/// them) as few ranges of one grain each: neighbours of the same grain joined.
+fn ranges(
+    mut changed: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>, Grain)> {
+    changed.sort();
+    let mut ranges: Vec<(DateTime<Utc>, DateTime<Utc>, Grain)> = Vec::new();
+    for (start, end) in changed {
+        let grain = if end - start == MINUTE {
+            Grain::Minute
+        } else {
+            Grain::Bucket
+        };
+        match ranges.last_mut() {
+            Some((_, last_end, last_grain)) if *last_end == start && *last_grain == grain => {
+                *last_end = end;
+            }
+            _ => ranges.push((start, end, grain)),
+        }
+    }
+    ranges
 }
 
 /// `[until, next)` in the pieces it is rolled in: the minutes up to the end of the bucket
@@ -329,6 +344,37 @@ mod tests {
                 at("2026-11-30T11:00:00Z"),
                 Grain::Bucket
             )]
+        );
+    }
+
+    #[test]
+    fn changed_neighbours_of_one_grain_are_rolled_again_as_one_range() {
+        let changed = vec![
+            (at("2026-11-30T10:06:00Z"), at("2026-11-30T10:07:00Z")),
+            (at("2026-11-30T09:55:00Z"), at("2026-11-30T10:00:00Z")),
+            (at("2026-11-30T09:50:00Z"), at("2026-11-30T09:55:00Z")),
+            (at("2026-11-30T10:05:00Z"), at("2026-11-30T10:06:00Z")),
+            (at("2026-11-30T09:30:00Z"), at("2026-11-30T09:35:00Z")),
+        ];
+        assert_eq!(
+            ranges(changed),
+            [
+                (
+                    at("2026-11-30T09:30:00Z"),
+                    at("2026-11-30T09:35:00Z"),
+                    Grain::Bucket
+                ),
+                (
+                    at("2026-11-30T09:50:00Z"),
+                    at("2026-11-30T10:00:00Z"),
+                    Grain::Bucket
+                ),
+                (
+                    at("2026-11-30T10:05:00Z"),
+                    at("2026-11-30T10:07:00Z"),
+                    Grain::Minute
+                ),
+            ]
         );
     }
 
