@@ -11,6 +11,7 @@
 //! transaction holding an advisory lock: replicas take turns, and an analysis sees a step
 //! whole or not at all.
 
+mod ranges;
 pub(super) mod sql;
 
 use std::time::Duration;
@@ -19,13 +20,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio_util::sync::CancellationToken;
 
-use super::{AnalyticsError, BUCKET_DELTA, MINUTE, bucket_floor, minute_floor};
+use super::{AnalyticsError, BUCKET_DELTA, bucket_floor, minute_floor};
 use crate::{
     background::{Stage, Ticker},
     config::AnalyticsSettings,
     store::Schema,
 };
-use sql::Grain;
+use ranges::{pieces, ranges};
 
 /// How long after a minute ends it is rolled. A row is stamped (`accepted_at` from the
 /// gateway's clock, `result_recorded_at` from the database's) before it commits, and every
@@ -206,52 +207,6 @@ async fn roll(
     Ok(())
 }
 
-/// Buckets and minutes to roll again (`(start, end)`, as [`sql::changed_buckets`] gives
-/// them) as few ranges of one grain each: neighbours of the same grain joined.
-fn ranges(
-    mut changed: Vec<(DateTime<Utc>, DateTime<Utc>)>,
-) -> Vec<(DateTime<Utc>, DateTime<Utc>, Grain)> {
-    changed.sort();
-    let mut ranges: Vec<(DateTime<Utc>, DateTime<Utc>, Grain)> = Vec::new();
-    for (start, end) in changed {
-        let grain = if end - start == MINUTE {
-            Grain::Minute
-        } else {
-            Grain::Bucket
-        };
-        match ranges.last_mut() {
-            Some((_, last_end, last_grain)) if *last_end == start && *last_grain == grain => {
-                *last_end = end;
-            }
-            _ => ranges.push((start, end, grain)),
-        }
-    }
-    ranges
-}
-
-/// `[until, next)` in the pieces it is rolled in: the minutes up to the end of the bucket
-/// `until` is in, the whole buckets after, and the minutes of the bucket `next` is in.
-fn pieces(until: DateTime<Utc>, next: DateTime<Utc>) -> Vec<(DateTime<Utc>, DateTime<Utc>, Grain)> {
-    let open = bucket_floor(until);
-    let first_whole = if open < until {
-        open + BUCKET_DELTA
-    } else {
-        open
-    };
-    let last_open = bucket_floor(next);
-    if last_open < first_whole {
-        return vec![(until, next, Grain::Minute)];
-    }
-    [
-        (until, first_whole, Grain::Minute),
-        (first_whole, last_open, Grain::Bucket),
-        (last_open, next, Grain::Minute),
-    ]
-    .into_iter()
-    .filter(|(start, end, _)| start < end)
-    .collect()
-}
-
 /// Catches up every `[analytics] rollup_interval` once the schema is ready. While catching
 /// up, it pauses between steps in proportion to their time, leaving the database to the
 /// request path.
@@ -300,83 +255,7 @@ pub fn spawn(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analytics::{BUCKET, params::MAX_WINDOW};
-
-    fn at(text: &str) -> DateTime<Utc> {
-        text.parse().unwrap()
-    }
-
-    #[test]
-    fn a_step_rolls_whole_buckets_as_such_and_the_rest_by_the_minute() {
-        let pieces = |until, next| pieces(at(until), at(next));
-        assert_eq!(
-            pieces("2026-11-30T10:02:00Z", "2026-11-30T10:04:00Z"),
-            [(
-                at("2026-11-30T10:02:00Z"),
-                at("2026-11-30T10:04:00Z"),
-                Grain::Minute
-            )]
-        );
-        assert_eq!(
-            pieces("2026-11-30T10:02:00Z", "2026-11-30T10:17:00Z"),
-            [
-                (
-                    at("2026-11-30T10:02:00Z"),
-                    at("2026-11-30T10:05:00Z"),
-                    Grain::Minute
-                ),
-                (
-                    at("2026-11-30T10:05:00Z"),
-                    at("2026-11-30T10:15:00Z"),
-                    Grain::Bucket
-                ),
-                (
-                    at("2026-11-30T10:15:00Z"),
-                    at("2026-11-30T10:17:00Z"),
-                    Grain::Minute
-                ),
-            ]
-        );
-        assert_eq!(
-            pieces("2026-11-30T10:00:00Z", "2026-11-30T11:00:00Z"),
-            [(
-                at("2026-11-30T10:00:00Z"),
-                at("2026-11-30T11:00:00Z"),
-                Grain::Bucket
-            )]
-        );
-    }
-
-    #[test]
-    fn changed_neighbours_of_one_grain_are_rolled_again_as_one_range() {
-        let changed = vec![
-            (at("2026-11-30T10:06:00Z"), at("2026-11-30T10:07:00Z")),
-            (at("2026-11-30T09:55:00Z"), at("2026-11-30T10:00:00Z")),
-            (at("2026-11-30T09:50:00Z"), at("2026-11-30T09:55:00Z")),
-            (at("2026-11-30T10:05:00Z"), at("2026-11-30T10:06:00Z")),
-            (at("2026-11-30T09:30:00Z"), at("2026-11-30T09:35:00Z")),
-        ];
-        assert_eq!(
-            ranges(changed),
-            [
-                (
-                    at("2026-11-30T09:30:00Z"),
-                    at("2026-11-30T09:35:00Z"),
-                    Grain::Bucket
-                ),
-                (
-                    at("2026-11-30T09:50:00Z"),
-                    at("2026-11-30T10:00:00Z"),
-                    Grain::Bucket
-                ),
-                (
-                    at("2026-11-30T10:05:00Z"),
-                    at("2026-11-30T10:07:00Z"),
-                    Grain::Minute
-                ),
-            ]
-        );
-    }
+    use crate::analytics::{BUCKET, MINUTE, params::MAX_WINDOW};
 
     #[test]
     fn a_step_is_whole_buckets() {
