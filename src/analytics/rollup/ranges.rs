@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use super::sql::Grain;
 use crate::analytics::{BUCKET_DELTA, MINUTE, bucket_floor};
 
-/// Buckets and minutes to roll again (`(start, end)`, as [`sql::changed_buckets`] gives
+/// Buckets and minutes to roll again (`(start, end)`, as [`super::sql::changed_buckets`] gives
 /// them) as few ranges of one grain each: neighbours of the same grain joined.
 pub(super) fn ranges(
     mut changed: Vec<(DateTime<Utc>, DateTime<Utc>)>,
