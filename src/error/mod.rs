@@ -143,10 +143,9 @@ impl ApiError {
     fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Overloaded => Some(Duration::from_secs(1)),
-            // Whole seconds, rounded up: told less, the client would be refused again.
-            Self::AnalysisBusy(after) => Some(Duration::from_secs(
-                (after.as_secs() + u64::from(after.subsec_nanos() > 0)).max(1),
-            )),
+            Self::AnalysisBusy(after) => {
+                Some(Duration::from_secs(ratelimit::ceil_secs(*after).max(1)))
+            }
             // The same question is as slow in a moment; later, other load may have passed.
             Self::AnalysisTimeout => Some(Duration::from_secs(30)),
             Self::DatabaseUnavailable(_) | Self::BrokerUnavailable(_) => {

@@ -65,7 +65,7 @@ impl Limited {
 }
 
 /// Whole seconds, rounded up: a caller told to wait less than it must would be refused again.
-pub(super) fn ceil_secs(duration: Duration) -> u64 {
+pub(crate) fn ceil_secs(duration: Duration) -> u64 {
     duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
 }
 

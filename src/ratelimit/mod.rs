@@ -19,6 +19,7 @@ mod rate;
 pub mod serde_rate;
 
 pub use clients::ClientLimiter;
+pub(crate) use decision::ceil_secs;
 pub use decision::{Decision, Limited, Quota};
 pub use headers::{policy_header, ratelimit_header};
 pub use limiter::Limiter;

@@ -158,21 +158,34 @@ async fn roll(
     until: DateTime<Utc>,
     next: DateTime<Utc>,
 ) -> Result<(), AnalyticsError> {
-    let changed: Vec<(DateTime<Utc>, DateTime<Utc>)> =
-        sqlx::query_as(sqlx::AssertSqlSafe(sql::changed_buckets()))
+    let open = bucket_floor(until);
+    let changed: Vec<DateTime<Utc>> =
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql::changed_buckets()))
             .bind(from)
             .bind(until)
             .bind(next)
-            .bind(bucket_floor(until))
+            .bind(open)
             .fetch_all(&mut **tx)
             .await?;
-    let starts: Vec<DateTime<Utc>> = changed.iter().map(|(start, _)| *start).collect();
     sqlx::query("delete from rollup_journeys where bucket_start = any($1)")
-        .bind(&starts)
+        .bind(&changed)
         .execute(&mut **tx)
         .await?;
+    for (start, end, grain) in ranges(changed, open) {
+        sqlx::query(sqlx::AssertSqlSafe(sql::journeys(grain)))
+            .bind(start)
+            .bind(end)
+            .execute(&mut **tx)
+            .await?;
+    }
     for (start, end, grain) in pieces(until, next) {
-        for statement in [sql::results(grain), sql::tools(grain), sql::models(grain)] {
+        let statements = [
+            sql::results(grain),
+            sql::tools(grain),
+            sql::models(grain),
+            sql::journeys(grain),
+        ];
+        for statement in statements {
             sqlx::query(sqlx::AssertSqlSafe(statement))
                 .bind(start)
                 .bind(end)
@@ -180,14 +193,7 @@ async fn roll(
                 .await?;
         }
     }
-    for (start, end, grain) in ranges(changed).into_iter().chain(pieces(until, next)) {
-        sqlx::query(sqlx::AssertSqlSafe(sql::journeys(grain)))
-            .bind(start)
-            .bind(end)
-            .execute(&mut **tx)
-            .await?;
-    }
-    let (open, closed) = (bucket_floor(until), bucket_floor(next));
+    let closed = bucket_floor(next);
     if closed > open {
         if until > open {
             for statement in sql::merges() {

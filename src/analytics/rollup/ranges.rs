@@ -4,21 +4,24 @@
 use chrono::{DateTime, Utc};
 
 use super::sql::Grain;
-use crate::analytics::{BUCKET_DELTA, MINUTE, bucket_floor};
+use crate::analytics::{BUCKET_DELTA, bucket_floor};
 
-/// Buckets and minutes to roll again (`(start, end)`, as [`super::sql::changed_buckets`] gives
-/// them) as few ranges of one grain each: neighbours of the same grain joined.
+/// The buckets and minutes to roll again (their starts, as [`super::sql::changed_buckets`]
+/// gives them: 5-minute buckets before `open`, the bucket still open, and minutes from there)
+/// as few ranges of one grain each: neighbours of the same grain joined.
 pub(super) fn ranges(
-    mut changed: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    mut starts: Vec<DateTime<Utc>>,
+    open: DateTime<Utc>,
 ) -> Vec<(DateTime<Utc>, DateTime<Utc>, Grain)> {
-    changed.sort();
+    starts.sort();
     let mut ranges: Vec<(DateTime<Utc>, DateTime<Utc>, Grain)> = Vec::new();
-    for (start, end) in changed {
-        let grain = if end - start == MINUTE {
-            Grain::Minute
-        } else {
+    for start in starts {
+        let grain = if start < open {
             Grain::Bucket
+        } else {
+            Grain::Minute
         };
+        let end = start + grain.width();
         match ranges.last_mut() {
             Some((_, last_end, last_grain)) if *last_end == start && *last_grain == grain => {
                 *last_end = end;
@@ -107,14 +110,14 @@ mod tests {
     #[test]
     fn changed_neighbours_of_one_grain_are_rolled_again_as_one_range() {
         let changed = vec![
-            (at("2026-11-30T10:06:00Z"), at("2026-11-30T10:07:00Z")),
-            (at("2026-11-30T09:55:00Z"), at("2026-11-30T10:00:00Z")),
-            (at("2026-11-30T09:50:00Z"), at("2026-11-30T09:55:00Z")),
-            (at("2026-11-30T10:05:00Z"), at("2026-11-30T10:06:00Z")),
-            (at("2026-11-30T09:30:00Z"), at("2026-11-30T09:35:00Z")),
+            at("2026-11-30T10:06:00Z"),
+            at("2026-11-30T09:55:00Z"),
+            at("2026-11-30T09:50:00Z"),
+            at("2026-11-30T10:05:00Z"),
+            at("2026-11-30T09:30:00Z"),
         ];
         assert_eq!(
-            ranges(changed),
+            ranges(changed, at("2026-11-30T10:05:00Z")),
             [
                 (
                     at("2026-11-30T09:30:00Z"),

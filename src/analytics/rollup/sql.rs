@@ -4,7 +4,7 @@
 //! the same sketch). Whole buckets are rolled as such, the bucket still open by the minute;
 //! [`merges`] turns the minutes of a bucket into one row per group once it has closed.
 
-use super::super::{BUCKET_ORIGIN, message_flows, sketch};
+use super::super::{BUCKET_DELTA, BUCKET_ORIGIN, MINUTE, message_flows, sketch};
 
 /// What a rollup row covers: a minute of the bucket still open, or a whole 5-minute bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,6 +14,14 @@ pub enum Grain {
 }
 
 impl Grain {
+    /// How long one is.
+    pub fn width(self) -> chrono::TimeDelta {
+        match self {
+            Grain::Minute => MINUTE,
+            Grain::Bucket => BUCKET_DELTA,
+        }
+    }
+
     /// The start of the grain `column` is in.
     fn of(self, column: &str) -> String {
         match self {
@@ -154,11 +162,10 @@ pub fn models(grain: Grain) -> String {
     )
 }
 
-/// The accepted-side buckets to roll again, of those rolled in `[$1, $2)`, before rolling on
-/// to `$3`: those with a result recorded in `[$2, $3)`, and those whose count of pending rows
-/// is no longer the one rolled (published, failed, or a row that arrived late). A bucket is
-/// 5 minutes before `$4` and a minute from there on, as they were rolled; each comes with its
-/// end.
+/// The starts of the accepted-side buckets to roll again, of those rolled in `[$1, $2)`,
+/// before rolling on to `$3`: those with a result recorded in `[$2, $3)`, and those whose
+/// count of pending rows is no longer the one rolled (published, failed, or a row that arrived
+/// late). A bucket is 5 minutes before `$4` and a minute from there on, as they were rolled.
 pub fn changed_buckets() -> String {
     let bin = format!(
         "case when accepted_at < $4 then {} else {} end",
@@ -166,20 +173,17 @@ pub fn changed_buckets() -> String {
         minute("accepted_at")
     );
     format!(
-        "select bucket_start, bucket_start + case when bucket_start < $4 \
-             then interval '5 minutes' else interval '1 minute' end as bucket_end \
-         from (select {bin} as bucket_start from notifications \
-               where result_recorded_at >= $2 and result_recorded_at < $3 \
-                   and accepted_at >= $1 and accepted_at < $2 \
-               union \
-               select bucket_start \
-               from (select bucket_start, sum(journeys) as pending from rollup_journeys \
-                     where status = 'pending' group by 1) rolled \
-               full join (select {bin} as bucket_start, count(*) as pending \
-                          from notifications \
-                          where status = 'pending' and accepted_at >= $1 and accepted_at < $2 \
-                          group by 1) live using (bucket_start) \
-               where rolled.pending is distinct from live.pending) changed"
+        "select {bin} as bucket_start from notifications \
+         where result_recorded_at >= $2 and result_recorded_at < $3 \
+             and accepted_at >= $1 and accepted_at < $2 \
+         union \
+         select bucket_start \
+         from (select bucket_start, sum(journeys) as pending from rollup_journeys \
+               where status = 'pending' group by 1) rolled \
+         full join (select {bin} as bucket_start, count(*) as pending from notifications \
+                    where status = 'pending' and accepted_at >= $1 and accepted_at < $2 \
+                    group by 1) live using (bucket_start) \
+         where rolled.pending is distinct from live.pending"
     )
 }
 
