@@ -96,6 +96,22 @@ pub(super) async fn record(
         }
     };
     let metrics = &consumer.metrics;
+    // Drops are counted before any waiter is woken, so whoever a recorded result wakes sees
+    // the whole batch in the metrics.
+    for (reason, ids) in [
+        ("duplicate", &batch.duplicates),
+        ("unknown", &batch.unknown),
+    ] {
+        for id in ids {
+            metrics.result_dropped(reason);
+            if let Some((_, span)) = span_of(*id) {
+                span.record("vos.result.dropped", reason);
+                span.in_scope(|| {
+                    tracing::info!(reason, "a result that changes nothing was dropped")
+                });
+            }
+        }
+    }
     for recorded in &batch.recorded {
         let Some((readable, span)) = span_of(recorded.notification_id) else {
             continue;
@@ -121,20 +137,6 @@ pub(super) async fn record(
         }
         span.record("vos.outcome", result.status.as_str());
         consumer.waiters.announce(recorded.notification_id);
-    }
-    for (reason, ids) in [
-        ("duplicate", &batch.duplicates),
-        ("unknown", &batch.unknown),
-    ] {
-        for id in ids {
-            metrics.result_dropped(reason);
-            if let Some((_, span)) = span_of(*id) {
-                span.record("vos.result.dropped", reason);
-                span.in_scope(|| {
-                    tracing::info!(reason, "a result that changes nothing was dropped")
-                });
-            }
-        }
     }
     Ok(())
 }

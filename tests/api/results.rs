@@ -152,16 +152,27 @@ async fn results_for_unknown_notifications_and_unreadable_results_do_not_block_t
     let record = show(&app, &accepted, RECORDED_WITHIN).await;
     assert_eq!(record["outcome"], "completed");
     assert_eq!(record["result"], json!({"ok": true}));
-    let metrics = scrape(&app).await;
-    let dropped = |reason: &str| {
-        metric_labelled(
-            &metrics,
-            "vos_results_dropped_total",
-            &format!(r#"reason="{reason}""#),
-        )
+    // The row may be read back (the wait also polls it) a moment before the consumer has
+    // counted, so the counts are awaited rather than read once.
+    let dropped = |reason: &'static str| {
+        let app = &app;
+        move || async move {
+            metric_labelled(
+                &scrape(app).await,
+                "vos_results_dropped_total",
+                &format!(r#"reason="{reason}""#),
+            )
+        }
     };
-    assert_eq!(dropped("unknown"), 2.0);
-    assert_eq!(dropped("malformed"), 1.0);
+    let within = Duration::from_secs(5);
+    wait_for("unknown results dropped", 2.0, within, dropped("unknown")).await;
+    wait_for(
+        "malformed results dropped",
+        1.0,
+        within,
+        dropped("malformed"),
+    )
+    .await;
     let kept = broker
         .next_message(&dead_letters, Duration::from_secs(10))
         .await
