@@ -20,7 +20,6 @@ Called by `bench/run.sh --analytics`; stdlib only. `--keep` keeps the database (
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -56,14 +55,10 @@ def get(url: str, key: str, timeout: float = 300) -> float:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bin-dir", required=True)
+    ap = b.load_args(__doc__, rounds=4, duration=20, duration_help="seconds of notify load per round")
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--days", type=float, default=7)
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--rounds", type=int, default=4)
-    ap.add_argument("--duration", type=float, default=20)
-    ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--database", help="reuse this database if it already holds --rows rows")
     ap.add_argument("--keep", action="store_true", help="keep the database afterwards")
     ap.add_argument("--pace", type=float, default=0,
@@ -219,11 +214,7 @@ def main():
         print(json.dumps({"timings_ms": {f"{n} {w}": [round(t * 1000) for t in ts] for (n, w), ts in timings.items()},
                           "rps": rps, "ratio": ratio}))
     finally:
-        procs.stop_all()
-        if not args.keep:
-            b.psql("postgres", f'drop database if exists "{db}" with (force)', check=False)
-        for agent in agents:
-            b.run([str(bin_dir / "examples" / "bench_amqp"), "delete", f"{agent}_queue"], check=False)
+        b.clean_up(procs, bin_dir, [] if args.keep else [db], [f"{agent}_queue" for agent in agents])
 
 
 if __name__ == "__main__":

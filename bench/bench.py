@@ -62,6 +62,29 @@ LIMITS_ABOVE_THE_MACHINE = {"VOS__RATE_LIMIT__PER_KEY": "1000000/s",
 QUIET = {"VOS__TELEMETRY__SAMPLE_RATIO": "0", "RUST_LOG": "off", "VOS__TELEMETRY__OTLP_ENDPOINT": ""}
 
 
+def load_args(doc: str | None, rounds: int, duration: float, *,
+              duration_help: str = "seconds of load per round",
+              connections_help: str | None = None) -> argparse.ArgumentParser:
+    """The options every load script takes (its binaries, and rounds of `duration` seconds at
+    `connections`); the script adds its own and parses."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin-dir", required=True, help="target/<profile> with vos-gateway and examples/")
+    ap.add_argument("--rounds", type=int, default=rounds)
+    ap.add_argument("--duration", type=float, default=duration, help=duration_help)
+    ap.add_argument("--connections", type=int, default=32, help=connections_help)
+    return ap
+
+
+def clean_up(procs: "Procs", bin_dir: Path, databases: list[str], queues: list[str]) -> None:
+    """What a load script leaves: its processes, its databases and its queues (messages left
+    in queues slow RabbitMQ for whatever runs next). Never raises: it runs in `finally`."""
+    procs.stop_all()
+    for db in databases:
+        psql("postgres", f'drop database if exists "{db}" with (force)', check=False)
+    if queues:
+        run([str(bin_dir / "examples" / "bench_amqp"), "delete", *queues], timeout=60, check=False)
+
+
 def service_env(db: str, key: str, **settings: str) -> dict:
     """The environment of a gateway under test: this shell's without its own VOS_, OTEL_ and
     RUST_LOG settings, the local services with database `db`, the run's admin key as the
@@ -1240,12 +1263,8 @@ class Bench:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = load_args(__doc__, rounds=0, duration=0, duration_help="seconds per round (0: the profile's)")
     ap.add_argument("--smoke", action="store_true", help="seconds-long rounds; no speed assertions")
-    ap.add_argument("--rounds", type=int, default=0)
-    ap.add_argument("--duration", type=float, default=0, help="seconds per round")
-    ap.add_argument("--connections", type=int, default=32)
-    ap.add_argument("--bin-dir", required=True, help="target/<profile> with vos-gateway and examples/")
     ap.add_argument("--profile", default="release")
     ap.add_argument("--venv", required=True)
     ap.add_argument("--out", required=True)

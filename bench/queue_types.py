@@ -15,7 +15,6 @@ same way. Prints a Markdown block. Stdlib only; reuses bench.py's helpers, like 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -71,14 +70,10 @@ def fmt_range(xs, digits=0):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bin-dir", required=True)
-    ap.add_argument("--rounds", type=int, default=4)
-    ap.add_argument("--duration", type=float, default=15, help="seconds of notify load per round and kind")
+    ap = b.load_args(__doc__, rounds=4, duration=15, duration_help="seconds of notify load per round and kind")
     ap.add_argument("--limit-duration", type=float, default=8,
                     help="seconds of bench_amqp limit per round and kind (0: skip)")
     ap.add_argument("--warm", type=float, default=5)
-    ap.add_argument("--connections", type=int, default=32)
     args = ap.parse_args()
 
     run_id = f"{os.getpid()}"
@@ -207,9 +202,7 @@ def main():
             f"{kind} {[round(r['rps']) for r in notify[kind]]}" for kind in KINDS)]
         print("\n".join(lines))
     finally:
-        procs.stop_all()
-        b.psql("postgres", f'drop database if exists "{db}" with (force)', check=False)
-        b.run([bench_amqp, "delete", *all_queues], timeout=60, check=False)
+        b.clean_up(procs, bin_dir, [db], all_queues)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ round deleted, and how long the fill took. Called by `bench/run.sh --retention`;
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import sys
@@ -24,12 +23,8 @@ import bench as b  # noqa: E402  (the shared helpers: processes, wrk, psql, keys
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--bin-dir", required=True)
+    ap = b.load_args(__doc__, rounds=4, duration=20, duration_help="seconds of notify load per round")
     ap.add_argument("--rows", type=int, default=10_000_000)
-    ap.add_argument("--rounds", type=int, default=4)
-    ap.add_argument("--duration", type=float, default=20)
-    ap.add_argument("--connections", type=int, default=32)
     args = ap.parse_args()
     run_id = f"{os.getpid()}"
     db = f"vos_bench_retention_{run_id}"
@@ -104,10 +99,7 @@ def main():
         print(f"rows deleted per {args.duration:g} s round while running: {deleted} "
               f"({sum(deleted) / (len(deleted) * args.duration):,.0f} rows/s)")
     finally:
-        procs.stop_all()
-        b.psql("postgres", f'drop database if exists "{db}" with (force)', check=False)
-        for agent in agents:
-            b.run([str(bin_dir / "examples" / "bench_amqp"), "delete", f"{agent}_queue"], check=False)
+        b.clean_up(procs, bin_dir, [db], [f"{agent}_queue" for agent in agents])
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ more than a second over (the gateway's slow-statement warnings).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -27,11 +26,7 @@ import bench as b  # noqa: E402  (the shared helpers: processes, wrk, psql, keys
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bin-dir", required=True)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--duration", type=float, default=40)
-    ap.add_argument("--connections", type=int, default=32)
+    ap = b.load_args(__doc__, rounds=3, duration=40, duration_help="seconds of notify load per round")
     args = ap.parse_args()
     run_id = f"{os.getpid()}"
     db = f"vos_bench_rollups_{run_id}"
@@ -80,10 +75,7 @@ def main():
         if rolled != accepted_before or report["totals"]["accepted"] != int(accepted):
             raise SystemExit("the rollups do not count every journey")
     finally:
-        procs.stop_all()
-        b.psql("postgres", f'drop database if exists "{db}" with (force)', check=False)
-        for agent in agents:
-            b.run([str(bin_dir / "examples" / "bench_amqp"), "delete", f"{agent}_queue"], check=False)
+        b.clean_up(procs, bin_dir, [db], [f"{agent}_queue" for agent in agents])
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ writes it to --out. Stdlib only; reuses bench.py's helpers, like queue_types.py.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -160,13 +159,10 @@ def measure(fleet: dict, k: int, args, env: dict) -> dict:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bin-dir", required=True)
+    ap = b.load_args(__doc__, rounds=3, duration=15, duration_help="seconds of load per replica count and round",
+                     connections_help="in all, split over the loaded replicas")
     ap.add_argument("--replicas", default="1,2,3", help="replica counts to compare, e.g. 1,2,3")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--duration", type=float, default=15, help="seconds of load per replica count and round")
     ap.add_argument("--warm", type=float, default=5)
-    ap.add_argument("--connections", type=int, default=32, help="in all, split over the loaded replicas")
     ap.add_argument("--stats-wait", type=float, default=11,
                     help="seconds after a round before reading Postgres' commit count (idle backends report late)")
     ap.add_argument("--no-broker-counters", action="store_true", help="skip rabbitmqctl (confirm frames)")
@@ -227,11 +223,8 @@ def main():
         out.write_text(text + "\n")
         b.log(f"wrote {out}")
     finally:
-        procs.stop_all()
-        for _, _, db in builds:
-            b.psql("postgres", f'drop database if exists "{db}" with (force)', check=False)
-        b.run([bench_amqp, "delete", *queues, *(f"{q}.dlq" for q in queues), results_queue,
-               f"{results_queue}.dlq"], timeout=60, check=False)
+        b.clean_up(procs, bin_dir, [db for _, _, db in builds],
+                   [*queues, *(f"{q}.dlq" for q in queues), results_queue, f"{results_queue}.dlq"])
 
 
 if __name__ == "__main__":

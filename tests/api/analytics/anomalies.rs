@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     assert_close, assert_sketched,
-    fixtures::{Journey, bucket_hours_ago, insert, minutes, ms},
+    fixtures::{Journey, bucket_hours_ago, insert, minutes, ms, timestamp},
     get_json,
 };
 use crate::helpers::TestApp;
@@ -69,8 +69,7 @@ async fn anomalies_flag_the_windows_far_from_each_agents_own_baseline() {
             )
         })
         .collect();
-    let bucket =
-        |n: i64| (start + minutes(5 * n)).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+    let bucket = |n: i64| timestamp(start + minutes(5 * n));
     assert_eq!(
         flagged,
         [("beta", bucket(5).as_str()), ("alpha", bucket(12).as_str())]

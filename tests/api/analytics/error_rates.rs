@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::{
     assert_close,
-    fixtures::{Journey, bucket_hours_ago, insert, minutes},
+    fixtures::{Journey, bucket_hours_ago, insert, minutes, timestamp},
     get_json,
 };
 use crate::helpers::TestApp;
@@ -30,10 +30,6 @@ fn rows(answer: &Value) -> (Vec<Row>, Vec<Value>) {
         rows,
         windows.iter().map(|w| w["error_rate"].clone()).collect(),
     )
-}
-
-fn at(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,7 +60,8 @@ async fn error_rates_count_per_bucket_and_service_in_float_percent_with_edges_in
 
     // Assert: 7 of 10 is 70.0, not the 0 of integer division.
     let (found, rates) = rows(&all);
-    let row = |t, service: &str, requests, errors| (at(t), service.to_owned(), requests, errors);
+    let row =
+        |t, service: &str, requests, errors| (timestamp(t), service.to_owned(), requests, errors);
     assert_eq!(
         found,
         [
@@ -104,7 +101,7 @@ async fn error_rates_leave_out_buckets_without_requests_rather_than_divide_by_ze
 
     // Assert
     let (found, rates) = rows(&day);
-    assert_eq!(found, [(at(b), "vos-gateway".to_owned(), 2, 0)]);
+    assert_eq!(found, [(timestamp(b), "vos-gateway".to_owned(), 2, 0)]);
     assert_close(&rates[0], 0.0, "no errors among requests");
     assert_eq!(hour["windows"], json!([]));
 }

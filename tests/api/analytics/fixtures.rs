@@ -40,6 +40,11 @@ pub fn minutes(n: i64) -> Duration {
     Duration::minutes(n)
 }
 
+/// A time as the analyses write it (RFC 3339, UTC, `Z`, no trailing zero fractions).
+pub fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
 impl Journey {
     /// Published and answered `completed` after `processing_ms` of work; recorded 20 ms after
     /// the work ended (10 ms of queueing before it).

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::{
     assert_close,
-    fixtures::{Journey, bucket_hours_ago, insert, minutes},
+    fixtures::{Journey, bucket_hours_ago, insert, minutes, timestamp},
     get_json,
 };
 use crate::helpers::{TestApp, amqp_url, gateway_command};
@@ -106,11 +106,9 @@ async fn the_summary_report_gives_totals_load_types_tools_tokens_hours_and_the_w
             { "model": "small", "calls": 1, "input_tokens": 5, "output_tokens": 5 },
         ])
     );
-    let hour =
-        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
     assert_eq!(
         report["peak_hours"],
-        json!([{ "hour": hour(h), "accepted": 3 }, { "hour": hour(h + minutes(60)), "accepted": 2 }])
+        json!([{ "hour": timestamp(h), "accepted": 3 }, { "hour": timestamp(h + minutes(60)), "accepted": 2 }])
     );
     let slowest = &report["slowest_operations"][0];
     assert_eq!(
