@@ -47,13 +47,25 @@ pub async fn record(pool: &PgPool, results: &[NewResult]) -> Result<Batch, Store
     let column = |f: fn(&NewResult) -> Option<String>| results.iter().map(f).collect::<Vec<_>>();
     let ids: Vec<Uuid> = results.iter().map(|r| r.notification_id).collect();
     let recorded: Vec<Recorded> = sqlx::query_as(
-        "update notifications n set outcome = r.outcome, result = r.result::json, \
+        // The rows are locked in `notification_id` order before they are updated, as the
+        // publish-outcome recorder locks them (see `pending_locked_in_order` in
+        // `store/notifications`): both touch a row within milliseconds, and locking in two
+        // orders deadlocks.
+        "with r as ( \
+             select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                 $6::text[], $7::text[], $8::timestamptz[], $9::timestamptz[]) \
+                 as r(id, agent_id, outcome, result, error, tools, llm, started_at, completed_at) \
+         ), locked as ( \
+             select n.notification_id from notifications n \
+             join r on n.notification_id = r.id and n.agent_id = r.agent_id \
+             where n.outcome is null \
+             order by n.notification_id for update of n \
+         ) \
+         update notifications n set outcome = r.outcome, result = r.result::json, \
              error = r.error, tools = r.tools::json, llm = r.llm::json, \
              started_at = r.started_at, completed_at = r.completed_at, result_recorded_at = now() \
-         from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
-             $7::text[], $8::timestamptz[], $9::timestamptz[]) \
-             as r(id, agent_id, outcome, result, error, tools, llm, started_at, completed_at) \
-         where n.notification_id = r.id and n.agent_id = r.agent_id and n.outcome is null \
+         from locked join r on r.id = locked.notification_id \
+         where n.notification_id = locked.notification_id \
          returning n.notification_id, n.agent_id, n.notification_type, n.accepted_at, \
              n.result_recorded_at",
     )

@@ -20,6 +20,7 @@ mod outbox;
 mod privacy;
 mod results;
 mod retention;
+mod row_locks;
 mod status;
 mod tls;
 mod validation;

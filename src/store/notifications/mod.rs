@@ -73,15 +73,32 @@ pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<StoredNotification>,
     row.map(Row::into_stored).transpose()
 }
 
+/// The pending rows among `$1`, locked in `notification_id` order. Every statement that
+/// updates a set of rows locks them in that order first (the results recorder too,
+/// `store/results.rs`): the publish-outcome recorder and the results recorder update the same
+/// rows at nearly the same moment (an agent answers within milliseconds of the confirm), and
+/// two statements locking overlapping sets in different orders deadlock. Postgres finds a
+/// deadlock only after `deadlock_timeout` (1 s) and aborts one side, which showed as result
+/// hops of 1 s and 1.5 s and as confirmed notifications left pending to be republished.
+macro_rules! pending_locked_in_order {
+    () => {
+        "(select notification_id from notifications \
+          where notification_id = any($1) and status = 'pending' \
+          order by notification_id for update) locked"
+    };
+}
+
 /// Marks confirmed notifications published. Rows already settled are left alone.
 pub async fn mark_published<'e>(
     executor: impl PgExecutor<'e>,
     ids: &[Uuid],
 ) -> Result<u64, StoreError> {
-    let done = sqlx::query(
-        "update notifications set status = 'published', published_at = now(), last_error = null \
-         where notification_id = any($1) and status = 'pending'",
-    )
+    let done = sqlx::query(concat!(
+        "update notifications n set status = 'published', published_at = now(), \
+             last_error = null from ",
+        pending_locked_in_order!(),
+        " where n.notification_id = locked.notification_id"
+    ))
     .bind(ids)
     .execute(executor)
     .await?;
@@ -97,14 +114,16 @@ pub async fn record_rejections<'e>(
     reason: &str,
     max_attempts: i32,
 ) -> Result<Vec<(String, String)>, StoreError> {
-    let failed: Vec<(String, String)> = sqlx::query_as(
-        "update notifications set attempts = attempts + 1, last_error = $2, \
-             next_attempt_at = now() + least(interval '1 second' * power(2, attempts), interval '5 minutes'), \
-             status = case when attempts + 1 >= $3 then 'failed' else status end, \
-             failed_at = case when attempts + 1 >= $3 then now() end \
-         where notification_id = any($1) and status = 'pending' \
-         returning agent_id, notification_type, status",
-    )
+    let failed: Vec<(String, String)> = sqlx::query_as(concat!(
+        "update notifications n set attempts = n.attempts + 1, last_error = $2, \
+             next_attempt_at = now() + least(interval '1 second' * power(2, n.attempts), interval '5 minutes'), \
+             status = case when n.attempts + 1 >= $3 then 'failed' else n.status end, \
+             failed_at = case when n.attempts + 1 >= $3 then now() end \
+         from ",
+        pending_locked_in_order!(),
+        " where n.notification_id = locked.notification_id \
+         returning n.agent_id, n.notification_type, n.status"
+    ))
     .bind(ids)
     .bind(reason)
     .bind(max_attempts)
@@ -152,11 +171,15 @@ pub async fn postpone<'e>(
     ids: &[Uuid],
     delay: std::time::Duration,
 ) -> Result<(), StoreError> {
-    sqlx::query("update notifications set next_attempt_at = now() + $2 where notification_id = any($1) and status = 'pending'")
-        .bind(ids)
-        .bind(delay)
-        .execute(executor)
-        .await?;
+    sqlx::query(concat!(
+        "update notifications n set next_attempt_at = now() + $2 from ",
+        pending_locked_in_order!(),
+        " where n.notification_id = locked.notification_id"
+    ))
+    .bind(ids)
+    .bind(delay)
+    .execute(executor)
+    .await?;
     Ok(())
 }
 

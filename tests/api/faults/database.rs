@@ -1,8 +1,10 @@
 //! Postgres cut off, gone silent, or half-open under the relay.
 
+use serde_json::json;
 use vos_gateway::config::Settings;
 
 use super::*;
+use crate::helpers::completed_result;
 
 /// A proxy in front of Postgres; test settings whose database is reached through it, with
 /// deadlines short enough for an outage to show within seconds; and a pool that bypasses the
@@ -236,4 +238,50 @@ async fn a_relay_caught_on_a_half_open_database_link_recovers_and_drains_the_bac
         ledger.duplicated as f64 <= retry_publishes(&scrape(&app).await),
         "every duplicate comes from a retried publish: {ledger}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn results_that_arrive_while_postgres_is_cut_off_are_recorded_once_it_returns() {
+    // Arrange: three published notifications; Postgres behind a proxy the test can cut.
+    let (proxy, settings, direct) = behind_proxy().await;
+    let app = TestApp::spawn_with(settings, true).await;
+    let broker = Broker::connect().await;
+    let agent = app.agent().await;
+    let mut accepted = Vec::new();
+    for _ in 0..3 {
+        accepted.push(app.accept_published(&agent).await);
+    }
+    let queue = app.settings.amqp.results_queue.clone();
+
+    // Act: the agent answers all three while Postgres is cut off; it returns 3 s later.
+    proxy.cut();
+    for notification in &accepted {
+        let result = completed_result(notification, &agent, json!({"n": 1}));
+        broker
+            .publish_result(&queue, &serde_json::to_vec(&result).unwrap(), None)
+            .await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    proxy.restore();
+
+    // Assert: each result is recorded once, none is dropped, the queue is empty.
+    wait_for("results recorded", 3.0, Duration::from_secs(20), || async {
+        metric_labelled(
+            &scrape(&app).await,
+            "vos_results_total",
+            r#"outcome="completed""#,
+        )
+    })
+    .await;
+    let completed: i64 = sqlx::query_scalar(
+        "select count(*) from notifications where agent_id = $1 and outcome = 'completed'",
+    )
+    .bind(&agent)
+    .fetch_one(&direct)
+    .await
+    .unwrap();
+    assert_eq!(completed, 3);
+    let metrics = scrape(&app).await;
+    assert_eq!(metric_value(&metrics, "vos_results_dropped_total"), 0.0);
+    assert_eq!(broker.queue_depth(&queue).await, 0);
 }
