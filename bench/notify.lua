@@ -20,3 +20,9 @@ request = function()
   local body = '{"notification_type":"' .. kind .. '","source":"bench","payload":{"text":"hello from the load test","n":' .. i .. '}}'
   return wrk.format("POST", "/api/v1/agents/" .. a .. "/notify", headers, body)
 end
+-- BENCH_DELAY_MS: a pause before each request on a connection, to pace the load (wrk calls
+-- `delay` when it is defined).
+if os.getenv("BENCH_DELAY_MS") then
+  local pause = tonumber(os.getenv("BENCH_DELAY_MS"))
+  delay = function() return pause end
+end

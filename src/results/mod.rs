@@ -7,13 +7,14 @@
 //! unacknowledged results go back to the queue (the broker redelivers them), and it
 //! reconnects with jittered backoff. A result is acknowledged only once it is recorded (or
 //! found to be a duplicate, for no known notification, or unreadable and dead-lettered), so
-//! nothing is lost and nothing blocks the queue.
+//! nothing is lost and nothing blocks the queue. Two batches are written at once and settled
+//! in the order they arrived (`session.rs`).
 
 mod record;
 mod session;
 mod waiters;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -54,11 +55,11 @@ pub fn spawn(
         deadline,
         waiters,
     };
-    Stage::spawn("results", consumer.supervise(schema, shutdown))
+    Stage::spawn("results", Arc::new(consumer).supervise(schema, shutdown))
 }
 
 impl Consumer {
-    async fn supervise(self, schema: Schema, shutdown: CancellationToken) {
+    async fn supervise(self: Arc<Self>, schema: Schema, shutdown: CancellationToken) {
         while !schema.is_ready() {
             tokio::select! {
                 _ = shutdown.cancelled() => return,

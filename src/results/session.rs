@@ -1,11 +1,11 @@
 //! One results session: a connection, a channel consuming `vos.results` (and publishing to its
 //! dead-letter queue, with confirms), taking deliveries in batches.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use futures::StreamExt;
 use lapin::{
-    BasicProperties, Channel, Connection, ConnectionProperties,
+    Acker, BasicProperties, Channel, Connection, ConnectionProperties,
     message::Delivery,
     options::{
         BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions,
@@ -13,14 +13,18 @@ use lapin::{
     },
     types::FieldTable,
 };
-use tokio::time::timeout;
-use tokio_util::sync::CancellationToken;
+use tokio::{task::JoinError, time::timeout};
+use tokio_util::{sync::CancellationToken, task::JoinQueue};
 
 use super::{Consumer, record};
+use crate::store::StoreError;
 
 /// How long a batch waits for more results once it has one: results arrive a few at a time
 /// under load, and each batch is one Postgres statement and commit.
 const LINGER: Duration = Duration::from_millis(5);
+/// Batches written at once: the next batch's statement runs while the previous one commits.
+/// Each holds a pool connection, so two leave the notify path the rest of the pool.
+const IN_FLIGHT: usize = 2;
 
 pub(super) struct Session {
     connection: Connection,
@@ -66,136 +70,185 @@ pub(super) async fn open(consumer: &Consumer) -> Result<Session, lapin::Error> {
     })
 }
 
+/// A batch whose results are written (or failed to be): what is left is to settle it with
+/// the broker, in the order the batches were taken.
+struct Recorded {
+    /// The readable results' deliveries, to acknowledge or hand back.
+    ackers: Vec<(u64, Acker)>,
+    recorded: Result<(), StoreError>,
+}
+
 impl Session {
     /// Takes batches until `shutdown` (`Ok`) or a failure (`Err`, then the caller reconnects).
     /// Whatever is unacknowledged when the session ends goes back to the queue.
+    ///
+    /// Up to [`IN_FLIGHT`] batches are written at once, each in its own task, so the next
+    /// batch's statement runs while the previous one commits; they are settled in the order
+    /// they were taken, which keeps every `multiple` acknowledgement covering its own batch.
     pub(super) async fn serve(
-        mut self,
-        consumer: &Consumer,
+        self,
+        consumer: &Arc<Consumer>,
         shutdown: &CancellationToken,
     ) -> Result<(), String> {
-        let mut events = self.connection.events_listener();
+        let Session {
+            connection,
+            channel,
+            consumer: mut deliveries,
+        } = self;
+        let mut events = connection.events_listener();
+        let mut writing = JoinQueue::with_capacity(IN_FLIGHT);
         let ended = loop {
-            let first = tokio::select! {
+            tokio::select! {
                 _ = shutdown.cancelled() => break Ok(()),
-                next = self.consumer.next() => next,
+                Some(written) = writing.join_next() => {
+                    if let Err(reason) = settle(consumer, written).await {
+                        break Err(reason);
+                    }
+                }
+                next = deliveries.next(), if writing.len() < IN_FLIGHT => {
+                    let mut batch = match next {
+                        Some(Ok(delivery)) => vec![delivery],
+                        Some(Err(error)) => break Err(error.to_string()),
+                        // lapin ends the stream when the broker cancels the consumer.
+                        None => break Err("the broker cancelled the results consumer".into()),
+                    };
+                    gather(&mut deliveries, &mut batch, consumer.settings.batch_size).await;
+                    writing.spawn(write(channel.clone(), Arc::clone(consumer), batch));
+                }
                 Some(event) = events.next() => {
                     if let lapin::Event::Error(error) = event
                         && !error.is_amqp_soft_error()
                     {
                         break Err(error.to_string());
                     }
-                    continue;
                 }
-            };
-            let mut batch = match first {
-                Some(Ok(delivery)) => vec![delivery],
-                Some(Err(error)) => break Err(error.to_string()),
-                // lapin ends the stream when the broker cancels the consumer.
-                None => break Err("the broker cancelled the results consumer".into()),
-            };
-            self.gather(&mut batch, consumer.settings.batch_size).await;
-            if let Err(reason) = self.settle(consumer, batch).await {
-                break Err(reason);
             }
         };
-        let tag = self.consumer.tag();
+        if ended.is_ok() {
+            // Shutting down: what is being written is finished and acknowledged (each step has
+            // a deadline), so that it does not come back to the next process as duplicates.
+            while let Some(written) = writing.join_next().await {
+                if settle(consumer, written).await.is_err() {
+                    break;
+                }
+            }
+        }
+        // After a failure, batches still being written are aborted unsettled: the broker
+        // hands them back, and one recorded all the same comes back as a duplicate, which
+        // changes nothing.
+        drop(writing);
+        let tag = deliveries.tag();
         let _ = timeout(
             Duration::from_secs(1),
-            self.channel
-                .basic_cancel(tag, BasicCancelOptions::default()),
+            channel.basic_cancel(tag, BasicCancelOptions::default()),
         )
         .await;
         let _ = timeout(
             Duration::from_secs(1),
-            self.connection.close(200, "vos-gateway closing".into()),
+            connection.close(200, "vos-gateway closing".into()),
         )
         .await;
         ended
     }
+}
 
-    /// Adds what arrives within [`LINGER`], up to `max` in all.
-    async fn gather(&mut self, batch: &mut Vec<Delivery>, max: usize) {
-        let _ = timeout(LINGER, async {
-            while batch.len() < max {
-                match self.consumer.next().await {
-                    Some(Ok(delivery)) => batch.push(delivery),
-                    _ => return,
-                }
+/// Adds what arrives within [`LINGER`], up to `max` in all.
+async fn gather(deliveries: &mut lapin::Consumer, batch: &mut Vec<Delivery>, max: usize) {
+    let _ = timeout(LINGER, async {
+        while batch.len() < max {
+            match deliveries.next().await {
+                Some(Ok(delivery)) => batch.push(delivery),
+                _ => return,
             }
-        })
-        .await;
+        }
+    })
+    .await;
+}
+
+/// Dead-letters what cannot be read, then writes the rest in one statement.
+async fn write(
+    channel: Channel,
+    consumer: Arc<Consumer>,
+    batch: Vec<Delivery>,
+) -> Result<Recorded, String> {
+    let (readable, unreadable) = record::read(&batch, &consumer.metrics);
+    for delivery in unreadable {
+        dead_letter(&channel, delivery, &consumer.amqp).await?;
     }
-
-    /// Records the batch, dead-letters what cannot be read, then acknowledges. If Postgres
-    /// cannot take it, the results are handed back to the queue, to be tried again.
-    async fn settle(&self, consumer: &Consumer, batch: Vec<Delivery>) -> Result<(), String> {
-        let (readable, unreadable) = record::read(&batch, &consumer.metrics);
-        for delivery in unreadable {
-            self.dead_letter(delivery, &consumer.amqp).await?;
-        }
-        if readable.is_empty() {
-            return Ok(());
-        }
-        let deliveries: Vec<&Delivery> = readable.iter().map(|r| r.delivery).collect();
-        match record::record(consumer, readable).await {
-            Ok(()) => {
-                // One ack for the batch: `multiple` acknowledges every delivery up to the
-                // highest tag, and every lower tag on this channel is already settled (earlier
-                // batches in full, this batch's unreadable ones just now), so it covers
-                // exactly this batch with one frame instead of one per result.
-                let last = deliveries
-                    .iter()
-                    .max_by_key(|delivery| delivery.delivery_tag);
-                if let Some(last) = last {
-                    let all_up_to_here = BasicAckOptions { multiple: true };
-                    bounded(&consumer.amqp, last.acker.ack(all_up_to_here)).await?;
-                }
-                Ok(())
-            }
-            Err(error) => {
-                tracing::warn!(
-                    error = &error as &dyn std::error::Error,
-                    results = deliveries.len(),
-                    "could not record results; they go back to the queue"
-                );
-                let requeue = BasicNackOptions {
-                    requeue: true,
-                    ..Default::default()
-                };
-                for delivery in deliveries {
-                    bounded(&consumer.amqp, delivery.acker.nack(requeue)).await?;
-                }
-                // Postgres is down or slow: leave it a moment before the same results return.
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                Ok(())
-            }
-        }
-    }
-
-    /// Moves an unreadable result to `vos.results.dlq` (persistent, confirmed), then
-    /// acknowledges it: it must not block the queue, and must not be lost either.
-    async fn dead_letter(
-        &self,
-        delivery: &Delivery,
-        amqp: &crate::config::AmqpSettings,
-    ) -> Result<(), String> {
-        let properties: BasicProperties = delivery.properties.clone().with_delivery_mode(2);
-        let confirm = bounded(
-            amqp,
-            self.channel.basic_publish(
-                "".into(),
-                dead_letters(&amqp.results_queue).as_str().into(),
-                BasicPublishOptions::default(),
-                &delivery.data,
-                properties,
-            ),
-        )
-        .await?;
-        bounded(amqp, async { confirm.await.map(|_| true) }).await?;
-        bounded(amqp, delivery.acker.ack(BasicAckOptions::default())).await?;
+    let ackers = readable
+        .iter()
+        .map(|r| (r.delivery.delivery_tag, r.delivery.acker.clone()))
+        .collect();
+    let recorded = if readable.is_empty() {
         Ok(())
+    } else {
+        record::record(&consumer, readable).await
+    };
+    Ok(Recorded { ackers, recorded })
+}
+
+/// Acknowledges a written batch, or, if Postgres could not take it, hands its results back
+/// to the queue, to be tried again.
+async fn settle(
+    consumer: &Consumer,
+    written: Result<Result<Recorded, String>, JoinError>,
+) -> Result<(), String> {
+    let Recorded { ackers, recorded } =
+        written.map_err(|failed| format!("writing a batch of results failed: {failed}"))??;
+    match recorded {
+        Ok(()) => {
+            // One ack for the batch: `multiple` acknowledges every delivery up to the highest
+            // tag, and every lower tag on this channel is already settled (earlier batches
+            // in full, since they settle in order, and this batch's unreadable ones), so it
+            // covers exactly this batch with one frame instead of one per result.
+            if let Some((_, last)) = ackers.iter().max_by_key(|(tag, _)| *tag) {
+                let all_up_to_here = BasicAckOptions { multiple: true };
+                bounded(&consumer.amqp, last.ack(all_up_to_here)).await?;
+            }
+            Ok(())
+        }
+        Err(error) => {
+            tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                results = ackers.len(),
+                "could not record results; they go back to the queue"
+            );
+            let requeue = BasicNackOptions {
+                requeue: true,
+                ..Default::default()
+            };
+            for (_, acker) in ackers {
+                bounded(&consumer.amqp, acker.nack(requeue)).await?;
+            }
+            // Postgres is down or slow: leave it a moment before the same results return.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            Ok(())
+        }
     }
+}
+
+/// Moves an unreadable result to `vos.results.dlq` (persistent, confirmed), then acknowledges
+/// it: it must not block the queue, and must not be lost either.
+async fn dead_letter(
+    channel: &Channel,
+    delivery: &Delivery,
+    amqp: &crate::config::AmqpSettings,
+) -> Result<(), String> {
+    let properties: BasicProperties = delivery.properties.clone().with_delivery_mode(2);
+    let confirm = bounded(
+        amqp,
+        channel.basic_publish(
+            "".into(),
+            dead_letters(&amqp.results_queue).as_str().into(),
+            BasicPublishOptions::default(),
+            &delivery.data,
+            properties,
+        ),
+    )
+    .await?;
+    bounded(amqp, async { confirm.await.map(|_| true) }).await?;
+    bounded(amqp, delivery.acker.ack(BasicAckOptions::default())).await?;
+    Ok(())
 }
 
 /// Where unreadable results go: `vos.results.dlq` for the default queue.
