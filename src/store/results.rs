@@ -65,7 +65,7 @@ pub async fn record(pool: &PgPool, results: &[NewResult]) -> Result<Batch, Store
              error = r.error, tools = r.tools::json, llm = r.llm::json, \
              started_at = r.started_at, completed_at = r.completed_at, result_recorded_at = now() \
          from locked join r on r.id = locked.notification_id \
-         where n.notification_id = locked.notification_id \
+         where n.notification_id = locked.notification_id and n.agent_id = r.agent_id \
          returning n.notification_id, n.agent_id, n.notification_type, n.accepted_at, \
              n.result_recorded_at",
     )

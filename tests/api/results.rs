@@ -349,3 +349,51 @@ fn result_queue_name(spans: &[ReceivedSpan]) -> String {
         .find_map(|span| span.span.name.strip_prefix("process ").map(str::to_owned))
         .expect("a result consumer span")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_agents_result_in_the_same_batch_never_replaces_the_agents_own() {
+    use vos_gateway::store::results::{NewResult, record};
+    // Arrange: one notification, answered by its agent and by someone else in one batch, in
+    // both orders.
+    let app = TestApp::spawn().await;
+    let agent = app.agent().await;
+    let answer = |id: uuid::Uuid, agent_id: &str, result: &str| NewResult {
+        notification_id: id,
+        agent_id: agent_id.to_owned(),
+        outcome: "completed",
+        result: Some(result.to_owned()),
+        error: None,
+        tools: "[]".to_owned(),
+        llm: "[]".to_owned(),
+        started_at: chrono::Utc::now(),
+        completed_at: chrono::Utc::now(),
+    };
+    for forged_first in [true, false] {
+        let accepted = app.accept_published(&agent).await;
+        let id = accepted["notification_id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let own = answer(id, &agent, r#"{"from": "the agent"}"#);
+        let forged = answer(id, "someone-else", r#"{"from": "someone else"}"#);
+        let batch = if forged_first {
+            [forged, own]
+        } else {
+            [own, forged]
+        };
+
+        // Act
+        let recorded = record(&app.db, &batch).await.unwrap();
+
+        // Assert
+        assert_eq!(recorded.recorded.len(), 1);
+        assert_eq!(recorded.recorded[0].agent_id, agent);
+        let record = show(&app, &accepted, "0s").await;
+        assert_eq!(
+            record["result"],
+            json!({"from": "the agent"}),
+            "forged first: {forged_first}"
+        );
+    }
+}
