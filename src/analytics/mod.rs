@@ -56,6 +56,13 @@ fn minute_floor(at: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::U
     at.duration_trunc(MINUTE).expect("a minute fits")
 }
 
+/// A time from RFC 3339 text: the unit tests of the time arithmetic (`split`, the rollup
+/// ranges) write their instants so.
+#[cfg(test)]
+fn at(text: &str) -> chrono::DateTime<chrono::Utc> {
+    text.parse().expect("an RFC 3339 time")
+}
+
 /// Where every bucket starts counting from, so that 5-minute buckets start at :00, :05, …
 const BUCKET_ORIGIN: &str = "timestamptz '2000-01-01 00:00:00+00'";
 

@@ -95,10 +95,7 @@ pub const ROLLED: &str = "bucket_start >= $4 and bucket_start < $5";
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn at(text: &str) -> DateTime<Utc> {
-        text.parse().unwrap()
-    }
+    use crate::analytics::at;
 
     #[test]
     fn the_rollups_answer_the_whole_rolled_buckets_inside_the_window() {

@@ -61,10 +61,7 @@ pub(super) fn pieces(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn at(text: &str) -> DateTime<Utc> {
-        text.parse().unwrap()
-    }
+    use crate::analytics::at;
 
     #[test]
     fn a_step_rolls_whole_buckets_as_such_and_the_rest_by_the_minute() {
