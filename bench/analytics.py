@@ -94,13 +94,10 @@ def main():
         procs.start("gateway", [str(bin_dir / "vos-gateway"), "serve"], env=env)
         url = f"http://127.0.0.1:{port}"
         b.wait_http(f"{url}/health/ready", 120, "gateway")
-        for agent in agents:
-            request = urllib.request.Request(f"{url}/api/v1/agents/{agent}", method="PUT",
-                                             headers={"Authorization": f"Bearer {key}"})
-            try:
-                urllib.request.urlopen(request, timeout=10).read()
-            except urllib.error.HTTPError as e:
-                raise SystemExit(f"registering {agent}: {e} (reuse a database only with its own key)")
+        try:
+            b.register_agents(url, key, agents)
+        except RuntimeError as e:
+            raise SystemExit(f"{e} (reuse a database only with its own key)")
 
         present = int(b.psql(db, "select count(*) from notifications"))
         if present < args.rows:

@@ -41,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -83,6 +84,19 @@ def clean_up(procs: "Procs", bin_dir: Path, databases: list[str], queues: list[s
         psql("postgres", f'drop database if exists "{db}" with (force)', check=False)
     if queues:
         run([str(bin_dir / "examples" / "bench_amqp"), "delete", *queues], timeout=60, check=False)
+
+
+def register_agents(url: str, key: str, agents: list[str]) -> None:
+    """Registers `agents` on the gateway at `url` (`PUT /api/v1/agents/{id}`, which declares
+    each one's queue); a refusal raises, naming the agent."""
+    for agent in agents:
+        req = urllib.request.Request(f"{url}/api/v1/agents/{agent}", method="PUT",
+                                     headers={"Authorization": f"Bearer {key}"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                r.read()
+        except urllib.error.HTTPError as e:
+            raise RuntimeError(f"registering {agent} at {url}: {e}") from e
 
 
 def service_env(db: str, key: str, **settings: str) -> dict:
@@ -561,12 +575,7 @@ class Bench:
         if self.baseline:
             registrations.append(("baseline", self.agents))
         for system, agents in registrations:
-            for agent in agents:
-                req = urllib.request.Request(f"{self.url(system)}/api/v1/agents/{agent}",
-                                             method="PUT", headers={"Authorization": f"Bearer {self.key}"})
-                with urllib.request.urlopen(req, timeout=10) as r:
-                    if r.status not in (200, 201):
-                        raise RuntimeError(f"registering {agent} on {system}: {r.status}")
+            register_agents(self.url(system), self.key, agents)
         time.sleep(1.5)
         self.start_agents()
 

@@ -19,7 +19,6 @@ import os
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -39,12 +38,10 @@ def start(procs, label: str, binary: str, agent_bin: Path, db: str, key: str, ag
     procs.start(f"gateway-{label}", [binary, "serve"], env=env, stdout=open(tmp / f"{label}.log", "w"))
     url = f"http://127.0.0.1:{port}"
     b.wait_http(f"{url}/health/ready", 60, f"gateway {label}")
-    auth = {"Authorization": f"Bearer {key}"}
+    b.register_agents(url, key, agents)
     agent_env = {k: v for k, v in os.environ.items() if not k.startswith(("VOS_", "OTEL_", "RUST_LOG"))}
     agent_env["RUST_LOG"] = "warn"
     for i, agent in enumerate(agents):
-        request = urllib.request.Request(f"{url}/api/v1/agents/{agent}", method="PUT", headers=auth)
-        urllib.request.urlopen(request, timeout=10).read()
         procs.start(f"agent-{label}-{i}", [str(agent_bin), "--agent-id", agent], env=agent_env,
                     stdout=open(tmp / f"agent-{label}-{i}.log", "w"))
     return url

@@ -15,7 +15,6 @@ import os
 import signal
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -40,10 +39,7 @@ def main():
                         VOS__RETENTION__INTERVAL="1000d")
         load = procs.start("gateway", [str(bin_dir / "vos-gateway"), "serve"], env=load_env)
         b.wait_http(f"http://127.0.0.1:{ports['load']}/health/ready", 60, "gateway")
-        for agent in agents:
-            req = urllib.request.Request(f"http://127.0.0.1:{ports['load']}/api/v1/agents/{agent}",
-                                         method="PUT", headers={"Authorization": f"Bearer {key}"})
-            urllib.request.urlopen(req, timeout=10).read()
+        b.register_agents(f"http://127.0.0.1:{ports['load']}", key, agents)
 
         b.log(f"filling {args.rows:,} rows (half expired)")
         started = time.time()

@@ -44,10 +44,7 @@ def main():
         procs.start("gateway", [str(bin_dir / "vos-gateway"), "serve"], env=env, stdout=log)
         url = f"http://127.0.0.1:{port}"
         b.wait_http(f"{url}/health/ready", 60, "gateway")
-        auth = {"Authorization": f"Bearer {key}"}
-        for agent in agents:
-            request = urllib.request.Request(f"{url}/api/v1/agents/{agent}", method="PUT", headers=auth)
-            urllib.request.urlopen(request, timeout=10).read()
+        b.register_agents(url, key, agents)
         wrk_env = {"BENCH_AGENTS": ",".join(agents), "BENCH_KEY": key}
         for i in range(args.rounds):
             result = b.wrk(url, args.duration, args.connections, b.BENCH / "notify.lua", wrk_env)
@@ -61,7 +58,8 @@ def main():
             " where accepted_at < (select rolled_until from rollup_progress)), "
             "(select count(*) from notifications), "
             "(select count(*) from notifications where status = 'pending')")).split("|")
-        request = urllib.request.Request(f"{url}/api/v1/reports/summary?since=1h", headers=auth)
+        request = urllib.request.Request(f"{url}/api/v1/reports/summary?since=1h",
+                                         headers={"Authorization": f"Bearer {key}"})
         report = json.loads(urllib.request.urlopen(request, timeout=60).read())
         slow = [json.loads(line) for line in open(tmp / "gateway.log")
                 if "slow statement" in line and "rollup" in line]

@@ -103,12 +103,7 @@ def start_fleet(procs, label: str, binary: str, db: str, n: int, key: str, resul
 
 
 def register(fleet: dict, key: str, agents: list[str]):
-    for agent in agents:
-        req = urllib.request.Request(f"http://127.0.0.1:{fleet['ports'][0]}/api/v1/agents/{agent}", method="PUT",
-                                     headers={"Authorization": f"Bearer {key}"})
-        with urllib.request.urlopen(req, timeout=10) as r:
-            if r.status not in (200, 201):
-                raise RuntimeError(f"registering {agent}: {r.status}")
+    b.register_agents(f"http://127.0.0.1:{fleet['ports'][0]}", key, agents)
     # Every replica sees the registrations within its refresh interval: wait for a 202.
     deadline = time.time() + 30
     for port in fleet["ports"]:
