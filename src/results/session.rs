@@ -72,7 +72,7 @@ pub(super) async fn open(consumer: &Consumer) -> Result<Session, lapin::Error> {
 
 /// A batch whose results are written (or failed to be): what is left is to settle it with
 /// the broker, in the order the batches were taken.
-struct Recorded {
+struct Written {
     /// The readable results' deliveries, to acknowledge or hand back.
     ackers: Vec<(u64, Acker)>,
     recorded: Result<(), StoreError>,
@@ -170,7 +170,7 @@ async fn write(
     channel: Channel,
     consumer: Arc<Consumer>,
     batch: Vec<Delivery>,
-) -> Result<Recorded, String> {
+) -> Result<Written, String> {
     let (readable, unreadable) = record::read(&batch, &consumer.metrics);
     for delivery in unreadable {
         dead_letter(&channel, delivery, &consumer.amqp).await?;
@@ -184,16 +184,16 @@ async fn write(
     } else {
         record::record(&consumer, readable).await
     };
-    Ok(Recorded { ackers, recorded })
+    Ok(Written { ackers, recorded })
 }
 
 /// Acknowledges a written batch, or, if Postgres could not take it, hands its results back
 /// to the queue, to be tried again.
 async fn settle(
     consumer: &Consumer,
-    written: Result<Result<Recorded, String>, JoinError>,
+    written: Result<Result<Written, String>, JoinError>,
 ) -> Result<(), String> {
-    let Recorded { ackers, recorded } =
+    let Written { ackers, recorded } =
         written.map_err(|failed| format!("writing a batch of results failed: {failed}"))??;
     match recorded {
         Ok(()) => {
